@@ -1,0 +1,80 @@
+#!/bin/bash
+# Lay out the kernel tree in .cache/linux: the pinned pristine source, the
+# patch series applied on top, then the project's own files copied in.
+#
+# The tree is a git repository.  Tag `pristine` is Debian's source as
+# shipped; branch `gph` carries one commit per patch.  Work is redone only
+# for what changed, and files are rewritten only when their content differs,
+# so an unchanged file keeps its mtime and the kernel build stays incremental.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+GIT=(git -C "$KSRC" -c user.name=GPH -c user.email=gph@localhost
+     -c core.excludesFile=/dev/null -c advice.detachedHead=false)
+
+[ -f "$LINUX_SOURCE_TARBALL" ] || die "$LINUX_SOURCE_TARBALL is missing; run host/install-deps.sh"
+
+# 1. The pristine base, extracted once per pinned version.
+if [ "$(cat "$KSRC/.gph-base" 2>/dev/null)" != "$LINUX_SOURCE_VERSION" ]; then
+	step "extracting $LINUX_SOURCE_PACKAGE $LINUX_SOURCE_VERSION"
+	rm -rf "$KSRC"
+	mkdir -p "$KSRC"
+	tar -xf "$LINUX_SOURCE_TARBALL" -C "$KSRC" --strip-components=1
+	"${GIT[@]}" init -q -b gph
+	# Debian's .gitignore ignores the whole top level: add with -f.
+	"${GIT[@]}" add -f -A .
+	"${GIT[@]}" commit -q -m "Debian $LINUX_SOURCE_PACKAGE $LINUX_SOURCE_VERSION"
+	"${GIT[@]}" tag pristine
+	echo "$LINUX_SOURCE_VERSION" > "$KSRC/.gph-base"
+	rm -f "$KSRC/.gph-patches"
+fi
+
+# 2. The patch series, reapplied only when a patch or the series changed.
+mapfile -t patches < <(grep -v -e '^#' -e '^%' -e '^[[:space:]]*$' "$GPH_ROOT/patches/series")
+sum=$(cd "$GPH_ROOT/patches" && cat series "${patches[@]}" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$KSRC/.gph-patches" 2>/dev/null)" != "$sum" ]; then
+	step "applying patches/series (${#patches[@]} patches)"
+	"${GIT[@]}" am --abort >/dev/null 2>&1 || true
+	"${GIT[@]}" checkout -q -f -B gph pristine
+	for p in "${patches[@]}"; do
+		if ! "${GIT[@]}" am -q --keep-cr "$GPH_ROOT/patches/$p"; then
+			"${GIT[@]}" am --abort >/dev/null 2>&1 || true
+			die "patches/$p does not apply"
+		fi
+	done
+	echo "$sum" > "$KSRC/.gph-patches"
+fi
+
+# 3. The overlay: every project file under a kernel directory lands at the
+#    same path; the top-level Kconfig and Kbuild land in gph/.
+overlay_files() {
+	(cd "$GPH_ROOT" && git ls-files --cached --others --exclude-standard -- \
+		Kconfig Kbuild arch Documentation include mm rust tools)
+}
+kernel_path() {
+	case "$1" in
+	Kconfig | Kbuild) echo "gph/$1" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+new_list=$(mktemp)
+overlay_files | sort > "$new_list"
+# Files that left the project leave the tree too.
+if [ -f "$KSRC/.gph-overlay" ]; then
+	comm -23 "$KSRC/.gph-overlay" "$new_list" | while read -r f; do
+		rm -f "$KSRC/$(kernel_path "$f")"
+	done
+fi
+copied=0
+while read -r f; do
+	[ -f "$GPH_ROOT/$f" ] || continue
+	dst=$KSRC/$(kernel_path "$f")
+	if ! cmp -s "$GPH_ROOT/$f" "$dst"; then
+		mkdir -p "$(dirname "$dst")"
+		cp "$GPH_ROOT/$f" "$dst"
+		copied=$((copied + 1))
+	fi
+done < "$new_list"
+mv "$new_list" "$KSRC/.gph-overlay"
+echo "kernel tree: $KSRC ($copied project files updated)"
