@@ -18,7 +18,7 @@ LOGS=$GPH_CACHE/logs
 
 RUST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$GPH_ROOT/rust-toolchain.toml")
 export RUSTUP_TOOLCHAIN=$RUST_TOOLCHAIN
-export PATH=/usr/lib/llvm-$LLVM_VERSION/bin:$HOME/.cargo/bin:$PATH
+export PATH=/usr/lib/llvm-$LLVM_VERSION/bin:$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin
 
 # Arguments for every make invocation on the kernel tree.
 kmake_args() {
@@ -32,4 +32,25 @@ step() {
 die() {
 	printf 'error: %s\n' "$*" >&2
 	exit 1
+}
+
+# The patch files of patches/series, in order ('%overlay' lines included).
+series_patches() {
+	sed -n -e 's/^%overlay[[:space:]]\{1,\}//' -e '/^[^#%[:space:]]/p' \
+		"$GPH_ROOT/patches/series"
+}
+
+# The project's files that land in the kernel tree (paths in the repo).
+overlay_files() {
+	(cd "$GPH_ROOT" && git ls-files --cached --others --exclude-standard -- \
+		Kconfig Kbuild arch Documentation include mm rust tools)
+}
+
+# Where a project file lands in the kernel tree.  The one rule: at the same
+# path, except that the top-level Kconfig and Kbuild land in gph/.
+kernel_path() {
+	case "$1" in
+	Kconfig | Kbuild) echo "gph/$1" ;;
+	*) echo "$1" ;;
+	esac
 }

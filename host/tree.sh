@@ -30,7 +30,7 @@ if [ "$(cat "$KSRC/.gph-base" 2>/dev/null)" != "$LINUX_SOURCE_VERSION" ]; then
 fi
 
 # 2. The patch series, reapplied only when a patch or the series changed.
-mapfile -t patches < <(grep -v -e '^#' -e '^%' -e '^[[:space:]]*$' "$GPH_ROOT/patches/series")
+mapfile -t patches < <(series_patches)
 sum=$(cd "$GPH_ROOT/patches" && cat series "${patches[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$KSRC/.gph-patches" 2>/dev/null)" != "$sum" ]; then
 	step "applying patches/series (${#patches[@]} patches)"
@@ -47,17 +47,6 @@ fi
 
 # 3. The overlay: every project file under a kernel directory lands at the
 #    same path; the top-level Kconfig and Kbuild land in gph/.
-overlay_files() {
-	(cd "$GPH_ROOT" && git ls-files --cached --others --exclude-standard -- \
-		Kconfig Kbuild arch Documentation include mm rust tools)
-}
-kernel_path() {
-	case "$1" in
-	Kconfig | Kbuild) echo "gph/$1" ;;
-	*) echo "$1" ;;
-	esac
-}
-
 new_list=$(mktemp)
 overlay_files | sort > "$new_list"
 # Files that left the project leave the tree too.

@@ -55,7 +55,9 @@ impl Backend {
     /// Why this backend is the one in use.
     pub(crate) fn reason(self) -> &'static str {
         match self {
-            Backend::None => "ESSA is not available (operation exception at boot), no hints are passed on",
+            Backend::None => {
+                "ESSA is not available (operation exception at boot), no hints are passed on"
+            }
             Backend::Essa(StableMode::Dat) => "ESSA is available",
             Backend::Essa(StableMode::NoDat) => "ESSA is available, with no-DAT hints",
         }

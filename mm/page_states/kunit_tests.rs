@@ -10,7 +10,10 @@ use crate::{
 use kernel::{kunit::suite::Test, page::Page, prelude::*};
 
 fn backend_follows_cmma_flag(test: &mut Test) {
-    test.expect(Backend::from_cmma_flag(0) == Backend::None, "cmma_flag 0: none");
+    test.expect(
+        Backend::from_cmma_flag(0) == Backend::None,
+        "cmma_flag 0: none",
+    );
     test.expect(
         Backend::from_cmma_flag(1) == Backend::Essa(StableMode::Dat),
         "cmma_flag 1: ESSA, stable with DAT",

@@ -51,7 +51,13 @@ impl Attribute {
 /// `buf` must be the page-sized buffer that sysfs passed to `show`.
 unsafe fn emit_str(buf: *mut c_char, value: &CStr) -> isize {
     // SAFETY: `buf` is a sysfs buffer; the format takes one C string.
-    unsafe { bindings::sysfs_emit(buf, kernel::c_str!("%s\n").as_char_ptr(), value.as_char_ptr()) as isize }
+    unsafe {
+        bindings::sysfs_emit(
+            buf,
+            kernel::c_str!("%s\n").as_char_ptr(),
+            value.as_char_ptr(),
+        ) as isize
+    }
 }
 
 /// Writes `value` and a newline into the sysfs buffer `buf`.
@@ -84,7 +90,11 @@ show_fn!(
     usize::from(Backend::current() != Backend::None)
 );
 show_fn!(show_pages_freed, emit_usize, stats::PAGES_FREED.get());
-show_fn!(show_pages_allocated, emit_usize, stats::PAGES_ALLOCATED.get());
+show_fn!(
+    show_pages_allocated,
+    emit_usize,
+    stats::PAGES_ALLOCATED.get()
+);
 show_fn!(show_pages_hinted, emit_usize, stats::PAGES_HINTED.get());
 
 static BACKEND: Attribute = Attribute::new(kernel::c_str!("backend"), show_backend);
