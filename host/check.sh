@@ -12,14 +12,16 @@ start=$(date +%s)
 mkdir -p "$LOGS"
 results=$LOGS/host-results.tap
 : > "$results"
+checks=0
 record() { # record NAME COMMAND...: one TAP line per host check
 	local name=$1
 	shift
+	checks=$((checks + 1))
 	if "$@" > "$LOGS/host-$name.log" 2>&1; then
-		echo "ok - host: $name" >> "$results"
+		echo "ok $checks host: $name" >> "$results"
 		echo "  ok      $name"
 	else
-		echo "not ok - host: $name" >> "$results"
+		echo "not ok $checks host: $name" >> "$results"
 		echo "  FAILED  $name (log: $LOGS/host-$name.log)"
 		tail -n 20 "$LOGS/host-$name.log" | sed 's/^/    /'
 	fi

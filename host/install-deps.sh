@@ -9,6 +9,8 @@ SUDO=
 
 DEBS=(
 	bc bison flex cpio kmod rsync xz-utils python3 e2fsprogs
+	# checkpatch.pl's SPDX check
+	python3-ply python3-git
 	libelf-dev libssl-dev
 	clang-$LLVM_VERSION lld-$LLVM_VERSION llvm-$LLVM_VERSION
 	libclang-$LLVM_VERSION-dev

@@ -62,6 +62,13 @@ class KtapTest(unittest.TestCase):
                                     "selftests: page_states: no_tap_output"])
         self.assertEqual(r.failed, ["global.attributes_reject_writes"])
 
+    def test_counts_host_checks_before_kunit(self):
+        r = feed("ok 1 host: rustfmt\nnot ok 2 host: series-checkpatch\n" + KUNIT)
+        self.assertIn("host: rustfmt", r.passed)
+        self.assertIn("host: series-checkpatch", r.failed)
+        self.assertEqual(len(r.passed), 4)
+        self.assertEqual(len(r.failed), 2)
+
     def test_strips_printk_timestamps(self):
         r = feed("[    1.234567]     ok 1 case_a\n[    1.3] ok 1 suite_a\n")
         self.assertEqual(r.passed, ["case_a"])
