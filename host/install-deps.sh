@@ -19,8 +19,9 @@ DEBS=(
 	"$LINUX_SOURCE_PACKAGE"
 )
 
+# The installed version of a package; empty when it is not installed.
 installed_version() {
-	dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null |
+	{ dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } |
 		sed -n 's/^install ok installed //p'
 }
 
