@@ -85,6 +85,7 @@ if [ ! -x "$busybox" ]; then
 	apt_update
 	step "fetching busybox-static:s390x"
 	tmp=$(mktemp -d)
+	chmod 777 "$tmp" # apt downloads as the _apt user
 	(cd "$tmp" && apt-get download -q busybox-static:s390x >/dev/null)
 	rm -rf "$GPH_CACHE/busybox"
 	mkdir -p "$GPH_CACHE/busybox"
