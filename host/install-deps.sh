@@ -78,6 +78,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 	done
 fi
 
+# checkpatch.pl runs scripts/spdxcheck.py with the python3 on PATH, which
+# need not be Debian's (pyenv, venvs): give that one ply and GitPython.
+if ! python3 -c 'import ply, git' 2>/dev/null; then
+	step "installing ply and GitPython for $(command -v python3)"
+	python3 -m pip install --quiet --root-user-action=ignore ply GitPython
+	python3 -c 'import ply, git' || die "python3 cannot import ply and git"
+fi
+
 # The guest's busybox: Debian's static s390x build, unpacked into the cache
 # rather than installed, so that the host's own /bin stays untouched.
 busybox=$GPH_CACHE/busybox/bin/busybox
