@@ -43,7 +43,7 @@ series_patches() {
 # The project's files that land in the kernel tree (paths in the repo).
 overlay_files() {
 	(cd "$GPH_ROOT" && git ls-files --cached --others --exclude-standard -- \
-		Kconfig Kbuild arch Documentation include mm rust tools)
+		Kconfig Kbuild arch Documentation include lib mm rust tools)
 }
 
 # Where a project file lands in the kernel tree.  The one rule: at the same

@@ -3,7 +3,7 @@
 # pristine base, in .cache/series/, checked with checkpatch.pl --strict.
 #
 #   series.sh          write the series and run checkpatch on it
-#   series.sh --build  also build the run kernel at every patch (bisectable)
+#   series.sh --build  also build the check kernel at every patch (bisectable)
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -72,14 +72,14 @@ done
 if [ -n "$build_each" ]; then
 	bout=$GPH_CACHE/build-series
 	mkdir -p "$bout" "$LOGS"
-	[ -f "$GPH_CACHE/build-run/.config" ] || die "build the run kernel first (make run)"
+	[ -f "$GPH_CACHE/build-check/.config" ] || die "build the check kernel first (make check)"
 	i=0
 	for c in $("${GIT[@]}" rev-list --reverse pristine..HEAD); do
 		i=$((i + 1))
 		"${GIT[@]}" checkout -q -f --detach "$c"
 		step "building patch $i/$n: $("${GIT[@]}" log -1 --format=%s)"
-		# The run config, as far as this patch knows its symbols.
-		cp "$GPH_CACHE/build-run/.config" "$bout/.config"
+		# The check config, as far as this patch knows its symbols.
+		cp "$GPH_CACHE/build-check/.config" "$bout/.config"
 		# shellcheck disable=SC2046
 		make -s -C "$wt" O="$bout" $(kmake_args) olddefconfig
 		# shellcheck disable=SC2046

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page cache address spaces (`struct address_space`) and `i_mmap_rwsem`.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+
+use super::folio::FolioLockGuard;
+use crate::{bindings, types::Opaque};
+
+/// The page cache of a file, and the tree of its mappings (`i_mmap`).
+///
+/// # Invariants
+///
+/// The `address_space` is valid while an `&AddressSpace` exists.
+#[repr(transparent)]
+pub struct AddressSpace(Opaque<bindings::address_space>);
+
+impl AddressSpace {
+    /// The raw `address_space`.
+    pub fn as_raw(&self) -> *mut bindings::address_space {
+        self.0.get()
+    }
+
+    /// Takes `i_mmap_rwsem` for reading: the set of mappings of the file
+    /// is stable until the guard is dropped.  Readers do not exclude each
+    /// other, so several rmap walks can run at once.
+    pub fn i_mmap_lock_read(&self) -> IMmapReadGuard<'_> {
+        // SAFETY: by the type invariant the address space is valid.
+        unsafe { bindings::i_mmap_lock_read(self.as_raw()) };
+        // INVARIANT: the lock was just taken.
+        IMmapReadGuard(self)
+    }
+}
+
+impl<'a> FolioLockGuard<'a> {
+    /// The file address space of a page-cache folio; `None` for anonymous
+    /// folios and those no longer in the page cache.
+    ///
+    /// The folio lock keeps `folio->mapping` stable: truncation needs it
+    /// to remove the folio.
+    pub fn address_space(&self) -> Option<&AddressSpace> {
+        if self.test_anon() {
+            return None;
+        }
+        // The mapping is stable while the folio is locked.
+        let mapping = self.raw_mapping();
+        if mapping.is_null() {
+            return None;
+        }
+        // SAFETY: a page-cache folio's mapping outlives the folio's
+        // membership in it, which the lock held by `self` keeps.
+        Some(unsafe { &*mapping.cast::<AddressSpace>() })
+    }
+}
+
+/// `i_mmap_rwsem` held for reading.
+///
+/// # Invariants
+///
+/// The holder holds `i_mmap_rwsem` of `self.0` for reading.
+pub struct IMmapReadGuard<'a>(&'a AddressSpace);
+
+impl IMmapReadGuard<'_> {
+    /// The address space whose mappings are locked.
+    pub fn address_space(&self) -> &AddressSpace {
+        self.0
+    }
+}
+
+impl Drop for IMmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold the lock.
+        unsafe { bindings::i_mmap_unlock_read(self.0.as_raw()) };
+    }
+}

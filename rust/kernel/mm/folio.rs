@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Folios: one or more pages managed as a unit.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
+
+use crate::{
+    bindings,
+    error::{code::EFAULT, Result},
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{ops::Deref, ptr::NonNull};
+
+/// A folio.
+///
+/// # Invariants
+///
+/// The folio is valid, and while an `&Folio` exists someone holds a
+/// reference to it.
+#[repr(transparent)]
+pub struct Folio(Opaque<bindings::folio>);
+
+// SAFETY: folios are shared between tasks; their state is protected by the
+// folio lock and atomic flags.
+unsafe impl Send for Folio {}
+// SAFETY: as above.
+unsafe impl Sync for Folio {}
+
+// SAFETY: `folio_get` and `folio_put` manage the folio's reference count.
+unsafe impl AlwaysRefCounted for Folio {
+    fn inc_ref(&self) {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns a reference.
+        unsafe { bindings::folio_put(obj.cast().as_ptr()) };
+    }
+}
+
+macro_rules! flag_queries {
+    ($($(#[$doc:meta])* $name:ident => $helper:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> bool {
+                // SAFETY: by the type invariant the folio is valid.
+                unsafe { bindings::$helper(self.as_raw()) }
+            }
+        )*
+    };
+}
+
+impl Folio {
+    /// Wraps a raw folio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid folio that the caller keeps a reference to for
+    /// `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a Self {
+        // SAFETY: `Folio` is transparent; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw folio.
+    pub fn as_raw(&self) -> *mut bindings::folio {
+        self.0.get()
+    }
+
+    /// Looks up the folio mapped at `addr` in the current task's address
+    /// space, faulting it in if needed, and takes a reference to it.
+    pub fn get_user(addr: usize) -> Result<ARef<Self>> {
+        let mut page: *mut bindings::page = core::ptr::null_mut();
+        // SAFETY: `page` has room for one page pointer.
+        let got = unsafe { bindings::get_user_pages_fast(addr, 1, 0, &mut page) };
+        if got != 1 {
+            return Err(if got < 0 {
+                crate::error::Error::from_errno(got)
+            } else {
+                EFAULT
+            });
+        }
+        // SAFETY: GUP returned a page with a reference, which is a
+        // reference to its folio; `ARef` takes it over.
+        Ok(unsafe {
+            ARef::from_raw(NonNull::new_unchecked(
+                bindings::page_folio(page).cast::<Self>(),
+            ))
+        })
+    }
+
+    flag_queries! {
+        /// Whether the folio is anonymous memory (including KSM).
+        test_anon => folio_test_anon;
+        /// Whether the folio is a KSM page.
+        test_ksm => folio_test_ksm;
+        /// Whether the folio is in the swap cache.
+        test_swapcache => folio_test_swapcache;
+        /// Whether the folio is on an LRU list.
+        test_lru => folio_test_lru;
+        /// Whether the folio is dirty.
+        test_dirty => folio_test_dirty;
+        /// Whether the folio is under writeback.
+        test_writeback => folio_test_writeback;
+        /// Whether the folio's contents are up to date.
+        test_uptodate => folio_test_uptodate;
+        /// Whether the folio is locked (by anyone).
+        test_locked => folio_test_locked;
+        /// Whether any page of the folio is mapped into a page table.
+        mapped => folio_mapped;
+    }
+
+    /// How many page table entries map the folio.
+    pub fn mapcount(&self) -> i32 {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_mapcount(self.as_raw()) }
+    }
+
+    /// The number of pages in the folio.
+    pub fn nr_pages(&self) -> usize {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_nr_pages(self.as_raw()) as usize }
+    }
+
+    /// The page frame number of the folio's first page.
+    pub fn pfn(&self) -> usize {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_pfn(self.as_raw()) as usize }
+    }
+
+    /// The raw `folio->mapping`: an `address_space`, or for anonymous
+    /// folios an `anon_vma` tagged with `PAGE_MAPPING_ANON`.
+    pub(super) fn raw_mapping(&self) -> *mut crate::ffi::c_void {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .mapping
+                .cast()
+        }
+    }
+
+    /// Locks the folio, sleeping until it is available.
+    pub fn lock(&self) -> FolioLockGuard<'_> {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_lock(self.as_raw()) };
+        // INVARIANT: the folio was just locked.
+        FolioLockGuard(self)
+    }
+
+    /// Locks the folio if nobody else holds its lock.
+    pub fn try_lock(&self) -> Option<FolioLockGuard<'_>> {
+        // SAFETY: by the type invariant the folio is valid.
+        if unsafe { bindings::folio_trylock(self.as_raw()) } {
+            // INVARIANT: the folio was just locked.
+            Some(FolioLockGuard(self))
+        } else {
+            None
+        }
+    }
+}
+
+/// A locked folio.  The lock keeps the folio's `mapping` and its membership
+/// in the page or swap cache stable, and is what the rmap walks and
+/// unmapping require.
+///
+/// # Invariants
+///
+/// The holder holds the lock of `self.0`.
+pub struct FolioLockGuard<'a>(&'a Folio);
+
+impl FolioLockGuard<'_> {
+    /// Unmaps the folio from every page table that maps it, anonymous,
+    /// file-backed or in the swap cache alike (`try_to_unmap`).  Secondary
+    /// MMUs are told through MMU notifiers.
+    ///
+    /// Returns `true` when no mapping is left.  A mapping can remain when
+    /// a page table could not be locked without sleeping on a lock the
+    /// caller may hold, or when a GUP pin keeps the folio in place.
+    pub fn unmap_all(&self) -> bool {
+        // SAFETY: we hold the folio lock, as `try_to_unmap` requires.
+        // TTU_SYNC avoids racing with concurrent zaps on the mapcount;
+        // TTU_IGNORE_MLOCK unmaps mlocked pages too.
+        unsafe {
+            bindings::try_to_unmap(
+                self.0.as_raw(),
+                bindings::ttu_flags_TTU_SYNC | bindings::ttu_flags_TTU_IGNORE_MLOCK,
+            )
+        };
+        !self.0.mapped()
+    }
+}
+
+impl Deref for FolioLockGuard<'_> {
+    type Target = Folio;
+
+    fn deref(&self) -> &Folio {
+        self.0
+    }
+}
+
+impl Drop for FolioLockGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold the lock.
+        unsafe { bindings::folio_unlock(self.0.as_raw()) };
+    }
+}

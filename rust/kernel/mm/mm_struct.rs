@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Address spaces of processes (`struct mm_struct`).
+//!
+//! C header: [`include/linux/sched/mm.h`](srctree/include/linux/sched/mm.h)
+
+use crate::{
+    bindings,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::ptr::NonNull;
+
+/// A process address space.
+///
+/// An `ARef<Mm>` holds an `mm_count` reference (`mmgrab`): the
+/// `mm_struct` stays allocated, but its mappings may already be torn down.
+/// [`Mm::users`] gives access to the mappings themselves.
+///
+/// # Invariants
+///
+/// The `mm_struct` is valid; while an `&Mm` exists, someone holds an
+/// `mm_count` reference to it.
+#[repr(transparent)]
+pub struct Mm(Opaque<bindings::mm_struct>);
+
+// SAFETY: `mm_struct` is used from any task; its fields are protected by
+// its own locks.
+unsafe impl Send for Mm {}
+// SAFETY: as above.
+unsafe impl Sync for Mm {}
+
+// SAFETY: `mmgrab` and `mmdrop` manage `mm_count`, which keeps the
+// `mm_struct` allocated.
+unsafe impl AlwaysRefCounted for Mm {
+    fn inc_ref(&self) {
+        // SAFETY: by the type invariant the `mm_struct` is valid.
+        unsafe { bindings::mmgrab(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns a reference.
+        unsafe { bindings::mmdrop(obj.cast().as_ptr()) };
+    }
+}
+
+impl Mm {
+    /// Wraps a raw `mm_struct`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid and keep an `mm_count` reference for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::mm_struct) -> &'a Self {
+        // SAFETY: `Mm` is a transparent wrapper; the caller guarantees
+        // validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw `mm_struct`.
+    pub fn as_raw(&self) -> *mut bindings::mm_struct {
+        self.0.get()
+    }
+
+    /// The address space of the current task, if it has one (kernel threads
+    /// do not).
+    pub fn current() -> Option<ARef<Self>> {
+        // SAFETY: `current` is always valid.
+        let mm = unsafe { (*bindings::get_current()).mm };
+        if mm.is_null() {
+            return None;
+        }
+        // SAFETY: the current task's mm is valid while the task runs; the
+        // reference taken by `ARef::from` keeps it alive afterwards.
+        Some(ARef::from(unsafe { Self::from_raw(mm) }))
+    }
+
+    /// Takes an `mm_users` reference, which keeps the mappings alive,
+    /// unless the address space is already being torn down.
+    pub fn users(&self) -> Option<MmUsers<'_>> {
+        // SAFETY: by the type invariant the `mm_struct` is valid.
+        if unsafe { bindings::mmget_not_zero(self.as_raw()) } {
+            // INVARIANT: we took an `mm_users` reference.
+            Some(MmUsers(self))
+        } else {
+            None
+        }
+    }
+}
+
+/// An `mm_users` reference: the address space's mappings stay in place.
+///
+/// # Invariants
+///
+/// The holder owns one `mm_users` reference of `self.0`.
+pub struct MmUsers<'a>(&'a Mm);
+
+impl MmUsers<'_> {
+    /// The address space.
+    pub fn mm(&self) -> &Mm {
+        self.0
+    }
+
+    /// Takes `mmap_lock` for reading.
+    pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
+        // SAFETY: the mm is valid and has users.
+        unsafe { bindings::mmap_read_lock(self.0.as_raw()) };
+        // INVARIANT: the lock was just taken.
+        MmapReadGuard(self.0)
+    }
+}
+
+impl Drop for MmUsers<'_> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own an `mm_users` reference.
+        unsafe { bindings::mmput(self.0.as_raw()) };
+    }
+}
+
+/// `mmap_lock` held for reading.
+///
+/// # Invariants
+///
+/// The holder holds `mmap_lock` of `self.0` for reading.
+pub struct MmapReadGuard<'a>(&'a Mm);
+
+impl MmapReadGuard<'_> {
+    /// The address space.
+    pub fn mm(&self) -> &Mm {
+        self.0
+    }
+}
+
+impl Drop for MmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold the lock.
+        unsafe { bindings::mmap_read_unlock(self.0.as_raw()) };
+    }
+}
