@@ -109,6 +109,7 @@ const NOTIFIER: u32 = _IO('G' as u32, 3);
 const COUNTS: u32 = _IOR::<MirrorCounts>('G' as u32, 4);
 const RMAP_PROBE: u32 = _IOWR::<RmapProbe>('G' as u32, 5);
 const MM_ID: u32 = _IOR::<u64>('G' as u32, 6);
+const MIGRATE: u32 = _IOW::<u64>('G' as u32, 7);
 
 const WALK: u64 = 0;
 const TRY_WALK: u64 = 1;
@@ -218,6 +219,10 @@ impl MiscDevice for MirrorDevice {
                 writer.write(&probe)?;
             }
             MM_ID => user.writer().write(&mm_id(&file.mm))?,
+            MIGRATE => {
+                let address: u64 = user.reader().read()?;
+                Folio::migrate(Folio::get_user(address as usize)?)?;
+            }
             _ => return Err(ENOTTY),
         }
         Ok(0)

@@ -71,5 +71,7 @@ struct gph_rmap_probe {
 #define GPH_MIRROR_COUNTS	_IOR('G', 4, struct gph_mirror_counts)
 #define GPH_MIRROR_RMAP_PROBE	_IOWR('G', 5, struct gph_rmap_probe)
 #define GPH_MIRROR_MM_ID	_IOR('G', 6, __u64)
+/* Migrates the caller's page at the given address. */
+#define GPH_MIRROR_MIGRATE	_IOW('G', 7, __u64)
 
 #endif /* _LIB_GPH_TEST_MIRROR_UAPI_H */

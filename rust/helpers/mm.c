@@ -32,6 +32,11 @@ void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 	mmap_read_unlock(mm);
 }
 
+struct folio *rust_helper_folio_alloc(gfp_t gfp, unsigned int order)
+{
+	return folio_alloc(gfp, order);
+}
+
 struct folio *rust_helper_page_folio(struct page *page)
 {
 	return page_folio(page);

@@ -27,6 +27,8 @@ pub mod anon_vma;
 pub mod folio;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod interval_notifier;
+#[cfg(CONFIG_MIGRATION)]
+pub mod migrate;
 pub mod mm_struct;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod mmu_notifier;

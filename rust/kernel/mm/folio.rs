@@ -5,6 +5,7 @@
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
 use crate::{
+    alloc::{AllocError, Flags},
     bindings,
     error::{code::EFAULT, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
@@ -12,6 +13,37 @@ use crate::{
 use core::{ops::Deref, ptr::NonNull};
 
 /// A folio.
+///
+/// # Examples
+///
+/// A folio that nobody maps: the rmap walk finds nothing, and there is
+/// nothing to unmap.
+///
+/// ```
+/// use core::ops::ControlFlow;
+/// use kernel::mm::folio::Folio;
+///
+/// let folio = Folio::alloc(GFP_KERNEL)?;
+/// assert_eq!(folio.nr_pages(), 1);
+/// assert!(!folio.test_anon() && !folio.mapped() && folio.mapcount() == 0);
+///
+/// let locked = folio.lock();
+/// assert!(folio.test_locked());
+/// // The lock is a sleeping bit lock: a second taker does not get it.
+/// assert!(folio.try_lock().is_none());
+/// let mut found = 0;
+/// locked.rmap_walk(|_vma, _address| {
+///     found += 1;
+///     ControlFlow::Continue(())
+/// });
+/// assert_eq!(found, 0);
+/// assert!(locked.unmap_all());
+/// // Neither anonymous nor in the page cache: it has no rmap lock.
+/// assert!(locked.lock_rmap_read().is_none());
+/// drop(locked);
+/// assert!(folio.try_lock().is_some());
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -66,6 +98,16 @@ impl Folio {
     /// The raw folio.
     pub fn as_raw(&self) -> *mut bindings::folio {
         self.0.get()
+    }
+
+    /// Allocates a single-page folio, not part of any page cache or
+    /// anonymous mapping.
+    pub fn alloc(flags: Flags) -> Result<ARef<Self>, AllocError> {
+        // SAFETY: FFI call; a non-NULL result carries a reference.
+        let folio = unsafe { bindings::folio_alloc(flags.as_raw(), 0) };
+        let folio = NonNull::new(folio).ok_or(AllocError)?;
+        // SAFETY: the new folio's reference is handed to `ARef`.
+        Ok(unsafe { ARef::from_raw(folio.cast()) })
     }
 
     /// Looks up the folio mapped at `addr` in the current task's address

@@ -62,6 +62,15 @@ impl Mm {
 
     /// The address space of the current task, if it has one (kernel threads
     /// do not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mm::mm_struct::Mm;
+    ///
+    /// // KUnit runs each test in a kernel thread, without an address space.
+    /// assert!(Mm::current().is_none());
+    /// ```
     pub fn current() -> Option<ARef<Self>> {
         // SAFETY: `current` is always valid.
         let mm = unsafe { (*bindings::get_current()).mm };

@@ -109,6 +109,13 @@ static char *map_anon(unsigned long n)
 	return p;
 }
 
+static int migrate_page(int fd, void *addr)
+{
+	uint64_t a = (uintptr_t)addr;
+
+	return ioctl(fd, GPH_MIRROR_MIGRATE, &a);
+}
+
 FIXTURE(mirror)
 {
 	int fd;
@@ -248,6 +255,29 @@ TEST_F(mirror, compaction)
 	TH_LOG("compaction moved %d of %d mirrored pages", moved, NPAGES);
 	EXPECT_EQ(0, stale_entries(self->fd, self->buf, NPAGES, &mirrored));
 	EXPECT_EQ(NPAGES - moved, mirrored);
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_EQ((char)i, self->buf[i * page_size]);
+}
+
+/* Migrating every mirrored page invalidates every entry. */
+TEST_F(mirror, migration)
+{
+	uint64_t before;
+	int mirrored, moved = 0;
+	unsigned long i;
+
+	for (i = 0; i < NPAGES; i++) {
+		before = pagemap_pfn(self->buf + i * page_size);
+		ASSERT_EQ(0, migrate_page(self->fd, self->buf + i * page_size))
+			TH_LOG("page %lu: %s", i, strerror(errno));
+		moved += pagemap_pfn(self->buf + i * page_size) != before;
+	}
+	EXPECT_EQ(NPAGES, moved);
+	EXPECT_EQ(0, stale_entries(self->fd, self->buf, NPAGES, &mirrored));
+	EXPECT_EQ(0, mirrored);
+	ASSERT_EQ(0, fault_range(self->fd, self->buf, NPAGES));
+	EXPECT_EQ(0, stale_entries(self->fd, self->buf, NPAGES, &mirrored));
+	EXPECT_EQ(NPAGES, mirrored);
 	for (i = 0; i < NPAGES; i++)
 		ASSERT_EQ((char)i, self->buf[i * page_size]);
 }
@@ -665,6 +695,177 @@ TEST(rmap_concurrent_walkers)
 	EXPECT_EQ(0, bad);
 	close(go[0]);
 	close(go[1]);
+}
+
+static long vm_event(const char *name)
+{
+	char key[64];
+	long val;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (!strcmp(key, name)) {
+			fclose(f);
+			return val;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+static void compact(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+
+	if (fd >= 0) {
+		write(fd, "1", 1);
+		close(fd);
+	}
+}
+
+#define SWAP_PAGES 256
+
+static char pattern(unsigned long page, unsigned long byte)
+{
+	return (char)(page * 31 + byte * 7 + 1);
+}
+
+/* Fills n pages with a pattern, swaps them out, and reads them back in. */
+static char *swap_cache_pages(struct __test_metadata *_metadata, unsigned long n)
+{
+	char *buf = map_anon(n);
+	unsigned long i, j;
+
+	if (!buf)
+		return NULL;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < (unsigned long)page_size; j += 64)
+			buf[i * page_size + j] = pattern(i, j);
+	if (madvise(buf, n * page_size, MADV_PAGEOUT) || pagemap_pfn(buf)) {
+		TH_LOG("the pages were not swapped out (is swap on?)");
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (buf[i * page_size] != pattern(i, 0))
+			return NULL;
+	return buf;
+}
+
+static int check_pattern(char *buf, unsigned long n)
+{
+	unsigned long i, j;
+	int bad = 0;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < (unsigned long)page_size; j += 64)
+			bad += buf[i * page_size + j] != pattern(i, j);
+	return bad;
+}
+
+/*
+ * A mapped swap-cache page migrates: its pfn changes, it stays in the
+ * swap cache, its one mapping is restored through the rmap, and its data
+ * is intact.
+ */
+TEST(swap_cache_page_migrates_mapped)
+{
+	struct gph_rmap_mapping m[4];
+	struct gph_rmap_probe p;
+	int fd, moved = 0;
+	unsigned long i;
+	uint64_t before;
+	char *buf;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open_dev();
+	ASSERT_GE(fd, 0);
+	buf = swap_cache_pages(_metadata, 16);
+	ASSERT_NE(NULL, buf);
+	for (i = 0; i < 16; i++) {
+		char *page = buf + i * page_size;
+
+		ASSERT_EQ(0, probe(fd, page, GPH_RMAP_WALK, &p, m, 4));
+		ASSERT_TRUE(p.flags & GPH_RMAP_FOLIO_SWAPCACHE);
+		before = pagemap_pfn(page);
+		ASSERT_EQ(0, migrate_page(fd, page)) TH_LOG("page %lu: %s", i, strerror(errno));
+		moved += pagemap_pfn(page) != before;
+		ASSERT_EQ(0, probe(fd, page, GPH_RMAP_WALK, &p, m, 4));
+		EXPECT_TRUE(p.flags & GPH_RMAP_FOLIO_SWAPCACHE);
+		EXPECT_EQ(1, p.found);
+		EXPECT_EQ((uintptr_t)page, m[0].address);
+	}
+	TH_LOG("%d of 16 mapped swap-cache pages moved to new frames", moved);
+	EXPECT_EQ(16, moved);
+	EXPECT_EQ(0, check_pattern(buf, 16));
+}
+
+/*
+ * The race of the 2010 thread: migrate swap-cache pages shared with a
+ * child while the child exits, so that the anon_vma chain shrinks under
+ * the migration and remove_migration_ptes() must not touch a freed
+ * anon_vma.  Lockdep and DEBUG_VM watch; the data must survive.
+ */
+TEST(swap_cache_migration_races_exit)
+{
+	int fd, round, status, failed = 0, migrated = 0;
+	unsigned long i;
+	char *buf;
+	pid_t pid;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open_dev();
+	ASSERT_GE(fd, 0);
+	for (round = 0; round < 20; round++) {
+		buf = swap_cache_pages(_metadata, 8);
+		ASSERT_NE(NULL, buf);
+		pid = fork();
+		ASSERT_GE(pid, 0);
+		if (!pid) {
+			/* Touch, then leave while the parent migrates. */
+			if (check_pattern(buf, 8))
+				_exit(1);
+			_exit(0);
+		}
+		for (i = 0; i < 8; i++) {
+			if (migrate_page(fd, buf + i * page_size))
+				failed++;
+			else
+				migrated++;
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+		EXPECT_EQ(0, check_pattern(buf, 8));
+		munmap(buf, 8 * page_size);
+	}
+	TH_LOG("%d migrations of shared swap-cache pages, %d left in place (busy)",
+	       migrated, failed);
+	EXPECT_GT(migrated, 0);
+}
+
+/*
+ * Unmapped swap-cache pages (MADV_WILLNEED reads them into the swap cache
+ * without mapping them) go through compaction; their data survives.
+ */
+TEST(swap_cache_unmapped_survives_compaction)
+{
+	long migrated;
+	char *buf;
+	int round;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	buf = swap_cache_pages(_metadata, SWAP_PAGES);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, madvise(buf, SWAP_PAGES * page_size, MADV_PAGEOUT));
+	ASSERT_EQ(0, pagemap_pfn(buf));
+	ASSERT_EQ(0, madvise(buf, SWAP_PAGES * page_size, MADV_WILLNEED));
+	migrated = vm_event("pgmigrate_success");
+	for (round = 0; round < 3; round++)
+		compact();
+	migrated = vm_event("pgmigrate_success") - migrated;
+	TH_LOG("compaction migrated %ld pages in all", migrated);
+	EXPECT_EQ(0, check_pattern(buf, SWAP_PAGES));
 }
 
 TEST(rmap_probe_rejects_bad_input)
