@@ -110,6 +110,7 @@ const COUNTS: u32 = _IOR::<MirrorCounts>('G' as u32, 4);
 const RMAP_PROBE: u32 = _IOWR::<RmapProbe>('G' as u32, 5);
 const MM_ID: u32 = _IOR::<u64>('G' as u32, 6);
 const MIGRATE: u32 = _IOW::<u64>('G' as u32, 7);
+const UNMAP: u32 = _IOW::<u64>('G' as u32, 8);
 
 const WALK: u64 = 0;
 const TRY_WALK: u64 = 1;
@@ -219,6 +220,15 @@ impl MiscDevice for MirrorDevice {
                 writer.write(&probe)?;
             }
             MM_ID => user.writer().write(&mm_id(&file.mm))?,
+            UNMAP => {
+                let address: u64 = user.reader().read()?;
+                let folio = Folio::get_user(address as usize)?;
+                let locked = folio.lock();
+                // The GUP reference does not keep mappings in place.
+                if !locked.unmap_all() {
+                    return Err(EBUSY);
+                }
+            }
             MIGRATE => {
                 let address: u64 = user.reader().read()?;
                 Folio::migrate(Folio::get_user(address as usize)?)?;

@@ -73,5 +73,7 @@ struct gph_rmap_probe {
 #define GPH_MIRROR_MM_ID	_IOR('G', 6, __u64)
 /* Migrates the caller's page at the given address. */
 #define GPH_MIRROR_MIGRATE	_IOW('G', 7, __u64)
+/* Unmaps the caller's page at the given address from every process. */
+#define GPH_MIRROR_UNMAP	_IOW('G', 8, __u64)
 
 #endif /* _LIB_GPH_TEST_MIRROR_UAPI_H */

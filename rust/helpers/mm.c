@@ -82,6 +82,11 @@ bool rust_helper_folio_test_swapcache(const struct folio *folio)
 	return folio_test_swapcache(folio);
 }
 
+bool rust_helper_folio_test_swapbacked(const struct folio *folio)
+{
+	return folio_test_swapbacked(folio);
+}
+
 bool rust_helper_folio_test_lru(const struct folio *folio)
 {
 	return folio_test_lru(folio);
@@ -130,6 +135,16 @@ void rust_helper_i_mmap_lock_read(struct address_space *mapping)
 void rust_helper_i_mmap_unlock_read(struct address_space *mapping)
 {
 	i_mmap_unlock_read(mapping);
+}
+
+void rust_helper_i_mmap_lock_write(struct address_space *mapping)
+{
+	i_mmap_lock_write(mapping);
+}
+
+void rust_helper_i_mmap_unlock_write(struct address_space *mapping)
+{
+	i_mmap_unlock_write(mapping);
 }
 
 void rust_helper_get_anon_vma(struct anon_vma *anon_vma)

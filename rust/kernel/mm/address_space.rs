@@ -30,6 +30,15 @@ impl AddressSpace {
         // INVARIANT: the lock was just taken.
         IMmapReadGuard(self)
     }
+
+    /// Takes `i_mmap_rwsem` for writing: no rmap walk of the file runs, and
+    /// the set of its mappings may be changed, until the guard is dropped.
+    pub fn i_mmap_lock_write(&self) -> IMmapWriteGuard<'_> {
+        // SAFETY: by the type invariant the address space is valid.
+        unsafe { bindings::i_mmap_lock_write(self.as_raw()) };
+        // INVARIANT: the lock was just taken.
+        IMmapWriteGuard(self)
+    }
 }
 
 impl<'a> FolioLockGuard<'a> {
@@ -71,5 +80,26 @@ impl Drop for IMmapReadGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we hold the lock.
         unsafe { bindings::i_mmap_unlock_read(self.0.as_raw()) };
+    }
+}
+
+/// `i_mmap_rwsem` held for writing.
+///
+/// # Invariants
+///
+/// The holder holds `i_mmap_rwsem` of `self.0` for writing.
+pub struct IMmapWriteGuard<'a>(&'a AddressSpace);
+
+impl IMmapWriteGuard<'_> {
+    /// The address space whose mappings are locked.
+    pub fn address_space(&self) -> &AddressSpace {
+        self.0
+    }
+}
+
+impl Drop for IMmapWriteGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold the lock.
+        unsafe { bindings::i_mmap_unlock_write(self.0.as_raw()) };
     }
 }

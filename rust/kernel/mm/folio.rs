@@ -139,6 +139,8 @@ impl Folio {
         test_ksm => folio_test_ksm;
         /// Whether the folio is in the swap cache.
         test_swapcache => folio_test_swapcache;
+        /// Whether the folio's contents need swap (or shmem) to be dropped.
+        test_swapbacked => folio_test_swapbacked;
         /// Whether the folio is on an LRU list.
         test_lru => folio_test_lru;
         /// Whether the folio is dirty.
@@ -221,7 +223,15 @@ impl FolioLockGuard<'_> {
     /// Returns `true` when no mapping is left.  A mapping can remain when
     /// a page table could not be locked without sleeping on a lock the
     /// caller may hold, or when a GUP pin keeps the folio in place.
+    ///
+    /// An anonymous folio can only leave its page tables for a swap entry,
+    /// so one that is neither in the swap cache nor lazily freed stays
+    /// mapped: there would be nothing to refault it from, and
+    /// `try_to_unmap` warns and drops the mapping in that case.
     pub fn unmap_all(&self) -> bool {
+        if self.test_anon() && self.test_swapbacked() && !self.test_swapcache() {
+            return !self.0.mapped();
+        }
         // SAFETY: we hold the folio lock, as `try_to_unmap` requires.
         // TTU_SYNC avoids racing with concurrent zaps on the mapcount;
         // TTU_IGNORE_MLOCK unmaps mlocked pages too.

@@ -868,6 +868,69 @@ TEST(swap_cache_unmapped_survives_compaction)
 	EXPECT_EQ(0, check_pattern(buf, SWAP_PAGES));
 }
 
+/*
+ * unmap_all(): a page-cache page mapped by three processes and a
+ * swap-cache page disappear from every page table (the mirror hears of
+ * it through its notifier) and refault with their data; a plain
+ * anonymous page has nowhere to be refaulted from, so it stays.
+ */
+TEST(unmap_all_page_cache_swap_cache_and_anon)
+{
+	char path[] = DISK "/unmap-XXXXXX";
+	struct shared_ids *sh;
+	int fd, file, go[2], i, mirrored;
+	char *page, *swapped, *anon;
+	uint64_t a;
+	pid_t pids[2];
+
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open_dev();
+	ASSERT_GE(fd, 0);
+	sh = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, sh);
+	file = mkstemp(path);
+	ASSERT_GE(file, 0);
+	unlink(path);
+	ASSERT_EQ(0, ftruncate(file, page_size));
+	page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	memcpy(page, "gph", 4);
+	ASSERT_EQ(0, fsync(file));
+	ASSERT_EQ(0, register_range(fd, page, 1));
+	ASSERT_EQ(0, fault_range(fd, page, 1));
+	ASSERT_EQ(0, pipe(go));
+	for (i = 0; i < 2; i++) {
+		pids[i] = spawn_mapper(sh, i, page, go);
+		ASSERT_GT(pids[i], 0);
+	}
+	wait_ready(sh, 2);
+	a = (uintptr_t)page;
+	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_UNMAP, &a)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, pagemap_pfn(page));
+	EXPECT_EQ(0, stale_entries(fd, page, 1, &mirrored));
+	EXPECT_EQ(0, mirrored);
+	EXPECT_STREQ("gph", page);
+	close(go[1]);
+	for (i = 0; i < 2; i++)
+		waitpid(pids[i], NULL, 0);
+
+	swapped = swap_cache_pages(_metadata, 1);
+	ASSERT_NE(NULL, swapped);
+	a = (uintptr_t)swapped;
+	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_UNMAP, &a)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, pagemap_pfn(swapped));
+	EXPECT_EQ(0, check_pattern(swapped, 1));
+
+	anon = map_anon(1);
+	ASSERT_NE(NULL, anon);
+	a = (uintptr_t)anon;
+	EXPECT_EQ(-1, ioctl(fd, GPH_MIRROR_UNMAP, &a));
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_NE(0, pagemap_pfn(anon));
+	EXPECT_EQ(0, anon[0]);
+	close(file);
+}
+
 TEST(rmap_probe_rejects_bad_input)
 {
 	struct gph_rmap_mapping m[1];
