@@ -64,6 +64,7 @@ struct MirrorCounts {
     range_ends: u64,
     releases: u64,
     mirror_invalidations: u64,
+    clear_young: u64,
 }
 
 #[repr(C)]
@@ -162,6 +163,7 @@ struct Counter {
     starts: AtomicU64,
     ends: AtomicU64,
     releases: AtomicU64,
+    clear_young: AtomicU64,
 }
 
 impl MmuNotifierOps for Counter {
@@ -176,6 +178,12 @@ impl MmuNotifierOps for Counter {
 
     fn release(&self, _mm: &Mm) {
         self.releases.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn clear_young(&self, _mm: &Mm, _start: usize, _end: usize) -> bool {
+        self.clear_young.fetch_add(1, Ordering::Relaxed);
+        // This mirror keeps no accessed bits: nothing was young in it.
+        false
     }
 }
 
@@ -344,6 +352,7 @@ impl MirrorFile {
             counts.range_starts = c.starts.load(Ordering::Relaxed);
             counts.range_ends = c.ends.load(Ordering::Relaxed);
             counts.releases = c.releases.load(Ordering::Relaxed);
+            counts.clear_young = c.clear_young.load(Ordering::Relaxed);
         }
         if let Some(m) = self.mirror.lock().as_ref() {
             counts.mirror_invalidations = m.lock().invalidations;

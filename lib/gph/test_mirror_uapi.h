@@ -30,6 +30,7 @@ struct gph_mirror_counts {
 	__u64 range_ends;
 	__u64 releases;
 	__u64 mirror_invalidations;
+	__u64 clear_young;	/* clear_young callbacks (idle page tracking) */
 };
 
 /* The reverse-map probe. */

@@ -449,6 +449,48 @@ TEST(notifier_start_end_balance_under_fork_failures)
 	EXPECT_GT(runs, k);
 }
 
+/*
+ * Idle page tracking clears the accessed bits of a page's mappings through
+ * the rmap, and tells secondary MMUs with clear_young.
+ */
+TEST(notifier_sees_clear_young_from_idle_tracking)
+{
+	struct gph_mirror_counts counts;
+	uint64_t pfn, word;
+	int fd, bitmap;
+	char *page;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open_dev();
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_NOTIFIER));
+	page = map_anon(1);
+	ASSERT_NE(NULL, page);
+	/*
+	 * Idle tracking only looks at pages on an LRU list; compaction
+	 * starts by draining the per-CPU batches that new pages wait in.
+	 */
+	bitmap = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	ASSERT_GE(bitmap, 0);
+	ASSERT_EQ(1, write(bitmap, "1", 1));
+	close(bitmap);
+	pfn = pagemap_pfn(page);
+	ASSERT_NE(0, pfn);
+	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_COUNTS, &counts));
+	ASSERT_EQ(0, counts.clear_young);
+	bitmap = open("/sys/kernel/mm/page_idle/bitmap", O_RDWR);
+	ASSERT_GE(bitmap, 0) TH_LOG("page_idle/bitmap: %s", strerror(errno));
+	word = 1ULL << (pfn % 64);
+	ASSERT_EQ(sizeof(word), pwrite(bitmap, &word, sizeof(word), pfn / 64 * 8))
+		TH_LOG("marking pfn %llx idle: %s", (unsigned long long)pfn, strerror(errno));
+	close(bitmap);
+	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_COUNTS, &counts));
+	TH_LOG("clear_young called %llu times", (unsigned long long)counts.clear_young);
+	EXPECT_GE(counts.clear_young, 1);
+	EXPECT_EQ(0, page[0]);
+	close(fd);
+}
+
 /* The rmap probe. */
 static int probe(int fd, void *addr, int mode, struct gph_rmap_probe *p,
 		 struct gph_rmap_mapping *m, unsigned long max)
