@@ -25,11 +25,9 @@ use crate::{
     new_spinlock,
     prelude::*,
     sync::{lock::Guard, SpinLock},
-    types::{ARef, Opaque},
+    types::Opaque,
 };
 use core::marker::PhantomData;
-
-use super::mm_struct::Mm;
 
 /// The mirror state an interval notifier protects.
 pub trait IntervalInvalidate: Send {
@@ -43,7 +41,8 @@ pub trait IntervalInvalidate: Send {
 pub struct ReadSeq(crate::ffi::c_ulong);
 
 /// An interval notifier over `start..start + length` of an address space,
-/// protecting mirror state `T` with a spinlock.
+/// protecting mirror state `T` with a spinlock.  The subscription holds
+/// its own `mm_count` reference to the address space.
 ///
 /// # Invariants
 ///
@@ -52,7 +51,6 @@ pub struct ReadSeq(crate::ffi::c_ulong);
 pub struct IntervalNotifier<T: IntervalInvalidate> {
     #[pin]
     state: SpinLock<T>,
-    mm: ARef<Mm>,
     #[pin]
     sub: Opaque<bindings::mmu_interval_notifier>,
 }
@@ -95,7 +93,6 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
         };
         try_pin_init!(Self {
             state <- new_spinlock!(state, "IntervalNotifier::state"),
-            mm: ARef::from(mm.mm()),
             sub <- sub,
         }? Error)
     }
