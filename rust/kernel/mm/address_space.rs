@@ -43,17 +43,17 @@ impl AddressSpace {
 
 impl<'a> FolioLockGuard<'a> {
     /// The file address space of a page-cache folio; `None` for anonymous
-    /// folios and those no longer in the page cache.
+    /// and movable non-LRU folios, and those no longer in the page cache.
     ///
     /// The folio lock keeps `folio->mapping` stable: truncation needs it
     /// to remove the folio.
     pub fn address_space(&self) -> Option<&AddressSpace> {
-        if self.test_anon() {
-            return None;
-        }
         // The mapping is stable while the folio is locked.
         let mapping = self.raw_mapping();
-        if mapping.is_null() {
+        // A tagged mapping is no address space: anonymous (`anon_vma`),
+        // KSM, or a movable non-LRU page's `movable_operations`.
+        let tags = (bindings::PAGE_MAPPING_ANON | bindings::PAGE_MAPPING_MOVABLE) as usize;
+        if mapping.is_null() || mapping as usize & tags != 0 {
             return None;
         }
         // SAFETY: a page-cache folio's mapping outlives the folio's
