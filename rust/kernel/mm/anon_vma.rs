@@ -19,6 +19,12 @@ use core::ptr::NonNull;
 /// drop the lock and resume later without the `anon_vma` being freed under
 /// it, the bug the 2010 swap-cache migration thread found.
 ///
+/// Dropping the last reference frees the `anon_vma`, which takes its root's
+/// rwsem for writing: do not drop a reference while holding a read lock of
+/// the same tree (that deadlocks).  [`AnonVmaReadGuard::unlock_keep`] takes
+/// its reference before it unlocks, and the guard returned by
+/// [`FolioLockGuard::lock_anon_vma_read`] holds no reference at all.
+///
 /// # Invariants
 ///
 /// The `anon_vma` is valid while an `&AnonVma` exists: someone holds a

@@ -645,36 +645,6 @@ TEST(rmap_file_page_mapped_by_three_processes)
 	close(file);
 }
 
-TEST(rmap_swap_cache_page)
-{
-	struct gph_rmap_mapping m[4];
-	struct gph_rmap_probe p;
-	unsigned long i;
-	char *page;
-	int fd;
-
-	page_size = sysconf(_SC_PAGESIZE);
-	fd = open_dev();
-	ASSERT_GE(fd, 0);
-	page = map_anon(1);
-	ASSERT_NE(NULL, page);
-	for (i = 0; i < (unsigned long)page_size; i++)
-		page[i] = (char)(i * 7);
-	ASSERT_EQ(0, madvise(page, page_size, MADV_PAGEOUT)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, pagemap_pfn(page)) TH_LOG("the page was not swapped out (is swap on?)");
-	/* Reading it back brings it into the swap cache. */
-	ASSERT_EQ(0, page[0]);
-	ASSERT_EQ(0, probe(fd, page, GPH_RMAP_WALK, &p, m, 4));
-	TH_LOG("%llu mappings under the %s, folio flags %llx", (unsigned long long)p.found,
-	       lock_names[p.lock], (unsigned long long)p.flags);
-	EXPECT_TRUE(p.flags & GPH_RMAP_FOLIO_SWAPCACHE);
-	EXPECT_EQ(GPH_RMAP_LOCK_ANON_VMA, p.lock);
-	EXPECT_EQ(1, p.found);
-	EXPECT_TRUE(has_id(m, 1, my_mm_id(fd), (uintptr_t)page));
-	for (i = 0; i < (unsigned long)page_size; i++)
-		ASSERT_EQ((char)(i * 7), page[i]);
-}
-
 /*
  * Several walkers probe one shared page at once (the rmap locks are taken
  * for reading) while another task keeps mapping and unmapping other memory
@@ -804,6 +774,29 @@ static int check_pattern(char *buf, unsigned long n)
 		for (j = 0; j < (unsigned long)page_size; j += 64)
 			bad += buf[i * page_size + j] != pattern(i, j);
 	return bad;
+}
+
+/* A page read back after swap-out is mapped and in the swap cache. */
+TEST(rmap_swap_cache_page)
+{
+	struct gph_rmap_mapping m[4];
+	struct gph_rmap_probe p;
+	char *page;
+	int fd;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open_dev();
+	ASSERT_GE(fd, 0);
+	page = swap_cache_pages(_metadata, 1);
+	ASSERT_NE(NULL, page);
+	ASSERT_EQ(0, probe(fd, page, GPH_RMAP_WALK, &p, m, 4));
+	TH_LOG("%llu mappings under the %s, folio flags %llx", (unsigned long long)p.found,
+	       lock_names[p.lock], (unsigned long long)p.flags);
+	EXPECT_TRUE(p.flags & GPH_RMAP_FOLIO_SWAPCACHE);
+	EXPECT_EQ(GPH_RMAP_LOCK_ANON_VMA, p.lock);
+	EXPECT_EQ(1, p.found);
+	EXPECT_TRUE(has_id(m, 1, my_mm_id(fd), (uintptr_t)page));
+	EXPECT_EQ(0, check_pattern(page, 1));
 }
 
 /*
