@@ -41,6 +41,7 @@ python3 "$GPH_ROOT/host/runner.py" --scenario check \
 	--kernel "$GPH_CACHE/build-check/arch/s390/boot/bzImage" \
 	--initrd "$GPH_CACHE/guest-check/initramfs.cpio" \
 	--disk "$GPH_CACHE/guest-check/disk.img" \
+	--append page_states=volatile \
 	--timeout 1200 --log "$LOGS/check-console.log" \
 	--host-results "$results"
 rc=$?

@@ -108,8 +108,8 @@ def qemu_command(args):
         "console=ttysclp0",
         "panic=-1",
         f"gph_scenario={args.scenario}",
-        # TCG has no ESSA: the page-state core must say so.
-        "gph_expect_backend=none",
+        # TCG has no ESSA: the page-state core must emulate the host.
+        "gph_expect_backend=emulated",
     ] + args.append)
     cmd = [
         "qemu-system-s390x",

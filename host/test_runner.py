@@ -89,7 +89,7 @@ class ProblemTest(unittest.TestCase):
         log = [
             " ... MAX_LOCKDEP_SUBCLASSES:  8\n",
             "rcu: \tRCU lockdep checking is enabled.\n",
-            "page_states: backend none: ESSA is not available\n",
+            "page_states: mode volatile, backend emulated: ESSA is not available\n",
             "    ok 1 rust_doctest_kernel_sync_lock_rs_0\n",
         ]
         self.assertEqual(problems(log), [])

@@ -1,8 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Backends: what carries a page's state to the hypervisor.
+//! Backends: what carries a page's state to the host.
+//!
+//! Both keep the guest's side in the [`Table`]; they differ in who the
+//! host is.  With ESSA it is the hypervisor, and the instruction returns
+//! the page's previous state.  Without it the host is emulated inside the
+//! guest ([`crate::host`]), and the table is its whole model.
 
-use crate::stats;
+use crate::{
+    essa,
+    state::{Content, Entry, Op, Refused},
+    table::Table,
+};
 use kernel::{bindings, str::CStr};
 
 /// How ESSA's "stable" is issued, as the boot code decided (`cmma_flag`).
@@ -17,8 +26,8 @@ pub(crate) enum StableMode {
 /// The backend in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
-    /// Nothing to tell: the machine has no way to take the hints.
-    None,
+    /// No hypervisor takes hints: the host is emulated in the guest.
+    Emulated,
     /// The s390 ESSA instruction (collaborative memory management).
     Essa(StableMode),
 }
@@ -31,7 +40,7 @@ impl Backend {
     /// works, and to 2 when the hypervisor also takes no-DAT hints.
     pub(crate) fn from_cmma_flag(cmma_flag: i32) -> Self {
         match cmma_flag {
-            0 => Backend::None,
+            0 => Backend::Emulated,
             1 => Backend::Essa(StableMode::Dat),
             _ => Backend::Essa(StableMode::NoDat),
         }
@@ -47,7 +56,7 @@ impl Backend {
     /// The backend's name, as sysfs shows it.
     pub(crate) fn name(self) -> &'static CStr {
         match self {
-            Backend::None => kernel::c_str!("none"),
+            Backend::Emulated => kernel::c_str!("emulated"),
             Backend::Essa(_) => kernel::c_str!("essa"),
         }
     }
@@ -55,37 +64,66 @@ impl Backend {
     /// Why this backend is the one in use.
     pub(crate) fn reason(self) -> &'static str {
         match self {
-            Backend::None => {
-                "ESSA is not available (operation exception at boot), no hints are passed on"
+            Backend::Emulated => {
+                "ESSA is not available (operation exception at boot), the host is emulated in the guest"
             }
             Backend::Essa(StableMode::Dat) => "ESSA is available",
             Backend::Essa(StableMode::NoDat) => "ESSA is available, with no-DAT hints",
         }
     }
 
-    /// Tells the hypervisor that `pages` pages at `page` are unused.
+    /// Whether the backend may be handed mapped folios.  The emulated host
+    /// sees the guest's references and takes mappings away before it
+    /// discards; a hypervisor sees neither.
+    pub(crate) fn allows_mapped(self) -> bool {
+        self == Backend::Emulated
+    }
+
+    /// Marks the `pages` pages at `page`, which are being freed, unused.
     ///
     /// # Safety
     ///
     /// `page` must head `pages` pages that are being freed.
-    pub(crate) unsafe fn set_unused(self, page: *mut bindings::page, pages: usize) {
-        match self {
-            Backend::None => {}
-            Backend::Essa(_) => {
-                // SAFETY: the caller passes valid pages; ESSA only changes
-                // their state, and a freed page may be discarded.
-                unsafe { bindings::__set_page_unused(bindings::page_to_virt(page), pages as _) };
-                stats::PAGES_HINTED.add(pages);
+    pub(crate) unsafe fn set_unused(
+        self,
+        table: Option<Table>,
+        page: *mut bindings::page,
+        pages: usize,
+    ) {
+        if let Some(table) = table {
+            // SAFETY: the caller passes valid pages of the memory map.
+            let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
+            for i in 0..pages {
+                // Freeing is valid from every state.
+                let _ = table.update(pfn + i, Op::SetUnused);
             }
+        }
+        if let Backend::Essa(_) = self {
+            // SAFETY: the caller passes valid pages; ESSA only changes
+            // their state, and a freed page may be discarded.
+            unsafe { bindings::__set_page_unused(bindings::page_to_virt(page), pages as _) };
         }
     }
 
-    /// Tells the hypervisor that `pages` pages at `page` are stable.
+    /// Marks the `pages` pages at `page`, which were just allocated, stable.
     ///
     /// # Safety
     ///
     /// `page` must head `pages` pages that were just allocated.
-    pub(crate) unsafe fn set_stable(self, page: *mut bindings::page, pages: usize) {
+    pub(crate) unsafe fn set_stable(
+        self,
+        table: Option<Table>,
+        page: *mut bindings::page,
+        pages: usize,
+    ) {
+        if let Some(table) = table {
+            // SAFETY: the caller passes valid pages of the memory map.
+            let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
+            for i in 0..pages {
+                // Allocating is valid from every state.
+                let _ = table.update(pfn + i, Op::SetStable);
+            }
+        }
         let Backend::Essa(mode) = self else {
             return;
         };
@@ -97,6 +135,34 @@ impl Backend {
             // SAFETY: as above.
             StableMode::NoDat => unsafe { bindings::__set_page_stable_nodat(addr, pages as _) },
         }
-        stats::PAGES_HINTED.add(pages);
+    }
+
+    /// Tells the host that page frame `pfn` is volatile (`mapped`: only
+    /// while clean).  The caller holds the page's guard.
+    pub(crate) fn set_volatile(self, pfn: usize, mapped: bool) {
+        if let Backend::Essa(_) = self {
+            let op = if mapped {
+                essa::Command::SetPotVolatile
+            } else {
+                essa::Command::SetVolatile
+            };
+            essa::execute(pfn, op);
+        }
+    }
+
+    /// Takes page frame `pfn` back from the host: `Err(Discarded)` when
+    /// the host dropped it.
+    pub(crate) fn make_stable(self, table: &Table, pfn: usize) -> Result<Entry, Refused> {
+        if let Backend::Essa(_) = self {
+            if table.get(pfn).usage() != crate::state::Usage::Stable {
+                let previous = essa::decode(essa::execute(pfn, essa::Command::SetStableIfResident));
+                if previous.map(|e| e.content()) == Some(Content::Zero) {
+                    // The hypervisor dropped it: record that in the table,
+                    // where the discard path will find it.
+                    let _ = table.update(pfn, Op::HostDiscard);
+                }
+            }
+        }
+        table.update(pfn, Op::MakeStable).map(|(old, _)| old)
     }
 }

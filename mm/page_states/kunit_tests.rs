@@ -1,18 +1,232 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit suite `page_states`: the backend choice, and that the allocator's
-//! hooks reach the core.
+//! KUnit suite `page_states`: the state machine, the table's guard, ESSA's
+//! result decoding, the boot parameter, the backend choice, and that the
+//! allocator's hooks reach the core.
 
 use crate::{
     backend::{Backend, StableMode},
-    stats,
+    essa,
+    mode::Mode,
+    state::{Content, Entry, Op, Refused, Usage},
+    stats::{self, Event},
+    table::Table,
 };
+use core::sync::atomic::AtomicU8;
 use kernel::{kunit::suite::Test, page::Page, prelude::*};
+
+const USAGES: [Usage; 4] = [
+    Usage::Stable,
+    Usage::Unused,
+    Usage::Volatile,
+    Usage::PotVolatile,
+];
+const CONTENTS: [Content; 3] = [Content::Resident, Content::Preserved, Content::Zero];
+const OPS: [Op; 6] = [
+    Op::SetUnused,
+    Op::SetStable,
+    Op::SetVolatile { writable: false },
+    Op::SetVolatile { writable: true },
+    Op::MakeStable,
+    Op::HostDiscard,
+];
+
+fn entry(usage: Usage, content: Content) -> Entry {
+    Entry::from_parts(usage, content).expect("a valid pair")
+}
+
+fn eight_valid_states(test: &mut Test) {
+    let mut valid = 0;
+    for usage in USAGES {
+        for content in CONTENTS {
+            if let Some(e) = Entry::from_parts(usage, content) {
+                valid += 1;
+                test.expect(
+                    Entry::from_bits(e.to_bits()) == Some(e),
+                    "an entry survives the table's encoding",
+                );
+            }
+        }
+    }
+    test.expect(valid == 8, "s390 defines eight valid usage/content pairs");
+    test.expect(
+        Entry::from_parts(Usage::Volatile, Content::Preserved).is_none(),
+        "a volatile page is never preserved",
+    );
+    test.expect(
+        Entry::from_parts(Usage::Stable, Content::Zero).is_none(),
+        "a stable page never loses its contents",
+    );
+    test.expect(Entry::from_bits(0b1100).is_none(), "content 3 is no state");
+    test.expect(
+        Entry::from_bits(0x10).is_none(),
+        "bits 4-7 are not an entry",
+    );
+}
+
+fn guest_transitions(test: &mut Test) {
+    use {Content::*, Usage::*};
+    let stable = Entry::STABLE;
+    let volatile = entry(Volatile, Resident);
+    let discarded = entry(Volatile, Zero);
+    test.expect(
+        stable.apply(Op::SetVolatile { writable: false }) == Ok(volatile),
+        "stable -> volatile",
+    );
+    test.expect(
+        stable.apply(Op::SetVolatile { writable: true }) == Ok(entry(PotVolatile, Resident)),
+        "stable -> potentially volatile for a mapped folio",
+    );
+    test.expect(
+        volatile.apply(Op::MakeStable) == Ok(stable),
+        "volatile -> stable",
+    );
+    test.expect(
+        discarded.apply(Op::MakeStable) == Err(Refused::Discarded),
+        "a discarded page cannot be made stable",
+    );
+    test.expect(
+        Entry::UNUSED.apply(Op::SetVolatile { writable: false }) == Err(Refused::Invalid),
+        "a free page cannot become volatile",
+    );
+    test.expect(
+        discarded.apply(Op::SetVolatile { writable: false }) == Err(Refused::Invalid),
+        "a discarded page cannot become volatile again",
+    );
+    test.expect(
+        Entry::UNUSED.apply(Op::MakeStable) == Err(Refused::Invalid),
+        "a free page is not made stable by a lookup",
+    );
+    test.expect(
+        discarded.apply(Op::SetUnused) == Ok(entry(Unused, Zero)),
+        "freeing a discarded page keeps its contents zero",
+    );
+    test.expect(
+        entry(Stable, Preserved).apply(Op::SetUnused) == Ok(entry(Unused, Zero)),
+        "a preserved page need not come back once free",
+    );
+    test.expect(
+        discarded.apply(Op::SetStable) == Ok(stable),
+        "allocation makes any page stable and resident",
+    );
+}
+
+fn host_transitions(test: &mut Test) {
+    use {Content::*, Usage::*};
+    test.expect(
+        entry(Volatile, Resident).apply(Op::HostDiscard) == Ok(entry(Volatile, Zero)),
+        "the host discards a volatile page",
+    );
+    test.expect(
+        entry(PotVolatile, Resident).apply(Op::HostDiscard) == Ok(entry(Volatile, Zero)),
+        "a discarded potentially volatile page is volatile zero",
+    );
+    test.expect(
+        Entry::STABLE.apply(Op::HostDiscard) == Err(Refused::Invalid),
+        "the host never discards a stable page",
+    );
+    test.expect(
+        entry(Volatile, Zero).apply(Op::HostDiscard) == Err(Refused::Invalid),
+        "a page is discarded once",
+    );
+}
+
+fn every_transition_stays_valid(test: &mut Test) {
+    for usage in USAGES {
+        for content in CONTENTS {
+            let Some(from) = Entry::from_parts(usage, content) else {
+                continue;
+            };
+            for op in OPS {
+                match from.apply(op) {
+                    Ok(to) => test.expect(
+                        Entry::valid(to.usage(), to.content()),
+                        "a transition ends in a valid state",
+                    ),
+                    Err(_) => true,
+                };
+            }
+        }
+    }
+}
+
+static BYTES: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
+
+fn table_guard_and_updates(test: &mut Test) {
+    let table = Table::from_static(&BYTES);
+    test.expect(table.is_stable(1), "a new table is all stable");
+    let guard = table.try_guard(1);
+    test.expect(guard.is_some(), "the guard of a page is free");
+    test.expect(table.try_guard(1).is_none(), "the guard has one holder");
+    test.expect(table.try_guard(2).is_some(), "guards are per page");
+    test.expect(!table.is_stable(1), "a guarded page takes the slow path");
+    if let Some(guard) = guard {
+        let result = guard.apply(Op::SetVolatile { writable: false });
+        test.expect(result.is_ok(), "the guard holder makes the page volatile");
+    }
+    test.expect(
+        table.get(1) == Entry::from_parts(Usage::Volatile, Content::Resident).unwrap(),
+        "releasing the guard publishes the new state",
+    );
+    test.expect(
+        table.update(1, Op::HostDiscard).is_ok(),
+        "the host discards the volatile page",
+    );
+    test.expect(
+        table.update(1, Op::MakeStable) == Err(Refused::Discarded),
+        "making it stable then fails, and says why",
+    );
+    test.expect(table.get(1).discarded(), "a refused update changes nothing");
+    test.expect(
+        table.update(4, Op::SetStable) == Err(Refused::Invalid),
+        "a page frame beyond the table is refused",
+    );
+    let _ = table.update(1, Op::SetStable);
+}
+
+fn essa_results_decode(test: &mut Test) {
+    use {Content::*, Usage::*};
+    test.expect(essa::decode(0) == Some(Entry::STABLE), "0: stable resident");
+    test.expect(
+        essa::decode(0b1100) == Some(entry(Volatile, Resident)),
+        "usage 3: volatile",
+    );
+    test.expect(
+        essa::decode(0b1111) == Some(entry(Volatile, Zero)),
+        "volatile and zero: discarded",
+    );
+    test.expect(
+        essa::decode(0b1000) == Some(entry(PotVolatile, Resident)),
+        "usage 2: potentially volatile",
+    );
+    test.expect(
+        essa::decode(0b0110) == Some(entry(Unused, Preserved)),
+        "unused, paged out by the host",
+    );
+    test.expect(
+        essa::decode(0x20 | 0b0100) == Some(Entry::UNUSED),
+        "the no-DAT bit does not change the state",
+    );
+    test.expect(essa::decode(0b0001).is_none(), "content 1 is not defined");
+    test.expect(
+        essa::decode(0b1110).is_none(),
+        "volatile pages are never preserved",
+    );
+}
+
+fn boot_parameter(test: &mut Test) {
+    test.expect(Mode::parse(b"off") == Ok(Mode::Off), "off");
+    test.expect(Mode::parse(b"unused") == Ok(Mode::Unused), "unused");
+    test.expect(Mode::parse(b"volatile") == Ok(Mode::Volatile), "volatile");
+    for bad in [&b""[..], b"Volatile", b"volatile ", b"1", b"on"] {
+        test.expect(Mode::parse(bad).is_err(), "an unknown mode is refused");
+    }
+}
 
 fn backend_follows_cmma_flag(test: &mut Test) {
     test.expect(
-        Backend::from_cmma_flag(0) == Backend::None,
-        "cmma_flag 0: none",
+        Backend::from_cmma_flag(0) == Backend::Emulated,
+        "cmma_flag 0: emulated host",
     );
     test.expect(
         Backend::from_cmma_flag(1) == Backend::Essa(StableMode::Dat),
@@ -22,44 +236,50 @@ fn backend_follows_cmma_flag(test: &mut Test) {
         Backend::from_cmma_flag(2) == Backend::Essa(StableMode::NoDat),
         "cmma_flag 2: ESSA, stable without DAT",
     );
+    test.expect(
+        Backend::Emulated.allows_mapped() && !Backend::Essa(StableMode::Dat).allows_mapped(),
+        "only the emulated host takes mapped folios",
+    );
 }
 
 fn hooks_count_allocation_and_free(test: &mut Test) {
-    let allocated = stats::PAGES_ALLOCATED.get();
-    let freed = stats::PAGES_FREED.get();
+    let allocated = stats::sum(Event::Allocated);
+    let freed = stats::sum(Event::Freed);
     let Ok(page) = Page::alloc_page(GFP_KERNEL) else {
         test.expect(false, "a page can be allocated");
         return;
     };
-    test.expect(
-        stats::PAGES_ALLOCATED.get() > allocated,
-        "allocating a page goes through page_states_alloc()",
-    );
+    let counted = stats::sum(Event::Allocated) > allocated;
     drop(page);
-    test.expect(
-        stats::PAGES_FREED.get() > freed,
-        "freeing a page goes through page_states_free()",
-    );
-}
-
-fn hints_only_with_a_backend(test: &mut Test) {
-    let hinted = stats::PAGES_HINTED.get();
-    if let Ok(page) = Page::alloc_page(GFP_KERNEL) {
-        drop(page);
-    }
-    let more = stats::PAGES_HINTED.get() > hinted;
-    if Backend::current() == Backend::None {
-        test.expect(!more, "no backend: no page is hinted");
+    let counted_free = stats::sum(Event::Freed) > freed;
+    if Mode::current() == Mode::Off {
+        test.expect(
+            !counted && !counted_free,
+            "page_states=off: the hooks do nothing",
+        );
     } else {
-        test.expect(more, "a backend hints allocated and freed pages");
+        test.expect(
+            counted,
+            "allocating a page goes through page_states_alloc()",
+        );
+        test.expect(
+            counted_free,
+            "freeing a page goes through page_states_free()",
+        );
     }
 }
 
 kernel::kunit_test_suite!(
     "page_states",
     [
+        eight_valid_states,
+        guest_transitions,
+        host_transitions,
+        every_transition_stays_valid,
+        table_guard_and_updates,
+        essa_results_decode,
+        boot_parameter,
         backend_follows_cmma_flag,
         hooks_count_allocation_and_free,
-        hints_only_with_a_backend,
     ]
 );

@@ -1,32 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Event counters of the page-state core, shown in sysfs.
+//! Event counters of the page-state core, in `/proc/vmstat` as
+//! `page_states_*`.  They are the kernel's per-cpu VM event counters, so
+//! the hooks count without sharing a cache line.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::bindings;
 
-/// A monotonic event counter.
-pub(crate) struct Counter(AtomicUsize);
+/// An event the core counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// Pages marked unused as they were freed (`page_states_freed`).
+    Freed,
+    /// Pages marked stable as they were allocated (`page_states_allocated`).
+    Allocated,
+    /// Folios made volatile (`page_states_volatile`).
+    Volatile,
+    /// Volatile folios made stable again (`page_states_stable`).
+    Stable,
+    /// Volatile pages the host discarded (`page_states_discarded`).
+    Discarded,
+    /// Discarded folios taken off the page cache, to be read again from
+    /// their file (`page_states_refaulted`).
+    Refaulted,
+    /// Attempts to make a discarded folio stable (`page_states_stable_failed`).
+    StableFailed,
+}
 
-impl Counter {
-    const fn new() -> Self {
-        Self(AtomicUsize::new(0))
-    }
-
-    /// Counts `n` more events.
-    pub(crate) fn add(&self, n: usize) {
-        // The counters order nothing: they are statistics.
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Returns the number of events so far.
-    pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+impl Event {
+    fn item(self) -> bindings::vm_event_item {
+        match self {
+            Event::Freed => bindings::vm_event_item_PGSTATES_FREED,
+            Event::Allocated => bindings::vm_event_item_PGSTATES_ALLOCATED,
+            Event::Volatile => bindings::vm_event_item_PGSTATES_VOLATILE,
+            Event::Stable => bindings::vm_event_item_PGSTATES_STABLE,
+            Event::Discarded => bindings::vm_event_item_PGSTATES_DISCARDED,
+            Event::Refaulted => bindings::vm_event_item_PGSTATES_REFAULTED,
+            Event::StableFailed => bindings::vm_event_item_PGSTATES_STABLE_FAILED,
+        }
     }
 }
 
-/// Pages that went through the free hook.
-pub(crate) static PAGES_FREED: Counter = Counter::new();
-/// Pages that went through the allocation hook.
-pub(crate) static PAGES_ALLOCATED: Counter = Counter::new();
-/// Pages whose state a backend passed on to the hypervisor.
-pub(crate) static PAGES_HINTED: Counter = Counter::new();
+/// Counts `n` events.
+pub(crate) fn count(event: Event, n: usize) {
+    // SAFETY: FFI call; the item is a valid VM event.
+    unsafe { bindings::count_vm_events(event.item(), n as _) };
+}
+
+/// The number of events so far, summed over all CPUs.
+#[cfg(CONFIG_PAGE_STATES_KUNIT_TEST)]
+pub(crate) fn sum(event: Event) -> usize {
+    let mut events = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
+    // SAFETY: `all_vm_events` fills one counter per event item.
+    unsafe { bindings::all_vm_events(events.as_mut_ptr().cast()) };
+    events[event.item() as usize]
+}

@@ -1,13 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/mm/page_states/`: which backend is active, and what the
-//! hooks did.  Every attribute is read-only; a write fails with `EACCES`.
+//! `/sys/kernel/mm/page_states/`: the mode and backend in force, and the
+//! emulated host's knobs.
+//!
+//! - `mode`, `backend`, `essa_available`: read-only;
+//! - `host_discard_mib`: write N to have the emulated host discard up to
+//!   N MiB of volatile pages now; reads the pages the last write discarded;
+//! - `host_target_mib`, `host_period_ms`: the periodic policy, which holds
+//!   the guest's resident footprint to the target every period (a period
+//!   of 0 turns it off);
+//! - `host_reported`: pages given back through free page reporting.
+//!
+//! A write that is not a decimal number in the knob's range, or to a host
+//! knob when there is no emulated host, fails and changes nothing.
 
-use crate::{backend::Backend, stats};
-use core::{cell::UnsafeCell, ptr::NonNull};
+use crate::{backend::Backend, hinting::Core, host, mode::Mode, table::Table};
+use core::{
+    cell::UnsafeCell,
+    ptr::NonNull,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 use kernel::{
     bindings,
-    error::{code::ENOMEM, to_result},
+    error::{
+        code::{EINVAL, ENOMEM},
+        to_result, Error,
+    },
     ffi::c_char,
     prelude::*,
     str::CStr,
@@ -18,8 +36,14 @@ type Show = unsafe extern "C" fn(
     *mut bindings::kobj_attribute,
     *mut c_char,
 ) -> isize;
+type Store = unsafe extern "C" fn(
+    *mut bindings::kobject,
+    *mut bindings::kobj_attribute,
+    *const c_char,
+    usize,
+) -> isize;
 
-/// A read-only sysfs attribute that lives as long as the kernel.
+/// A sysfs attribute that lives as long as the kernel.
 struct Attribute(UnsafeCell<bindings::kobj_attribute>);
 
 // SAFETY: after `Directory::create` hands the attribute to sysfs, neither
@@ -27,13 +51,14 @@ struct Attribute(UnsafeCell<bindings::kobj_attribute>);
 unsafe impl Sync for Attribute {}
 
 impl Attribute {
-    const fn new(name: &'static CStr, show: Show) -> Self {
+    const fn new(name: &'static CStr, show: Show, store: Option<Store>) -> Self {
         // SAFETY: all-zero is a valid `kobj_attribute`: no callbacks, and
         // for a static attribute no lockdep key is needed.
         let mut attr: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
         attr.attr.name = name.as_char_ptr();
-        attr.attr.mode = 0o444;
+        attr.attr.mode = if store.is_some() { 0o644 } else { 0o444 };
         attr.show = Some(show);
+        attr.store = store;
         Self(UnsafeCell::new(attr))
     }
 
@@ -70,6 +95,40 @@ unsafe fn emit_usize(buf: *mut c_char, value: usize) -> isize {
     unsafe { bindings::sysfs_emit(buf, kernel::c_str!("%lu\n").as_char_ptr(), value) as isize }
 }
 
+/// Parses a knob's value: a decimal number in `range`, with an optional
+/// trailing newline.
+///
+/// # Safety
+///
+/// `buf` must be the NUL-terminated buffer that sysfs passed to `store`.
+unsafe fn parse(buf: *const c_char, range: core::ops::RangeInclusive<u64>) -> Result<u64> {
+    let mut value = 0u64;
+    // SAFETY: sysfs NUL-terminates the buffer; `value` is writable.
+    to_result(unsafe { bindings::kstrtoull(buf, 10, &mut value) })?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// The emulated host's table, if the knobs apply: the host is emulated
+/// and the core keeps a table (its mode is not `off`).
+fn emulated_host() -> Result<Table> {
+    let unsupported = Error::from_errno(-(bindings::EOPNOTSUPP as i32));
+    if Backend::current() != Backend::Emulated {
+        return Err(unsupported);
+    }
+    Table::published().ok_or(unsupported)
+}
+
+/// The largest MiB value a knob takes: all of memory.
+fn total_mib() -> u64 {
+    // SAFETY: reading a counter that the allocator keeps.
+    let pages = unsafe { bindings::totalram_pages() } as u64;
+    pages >> (20 - bindings::PAGE_SHIFT)
+}
+
 macro_rules! show_fn {
     ($fn:ident, $emit:ident, $value:expr) => {
         unsafe extern "C" fn $fn(
@@ -83,40 +142,129 @@ macro_rules! show_fn {
     };
 }
 
+macro_rules! store_fn {
+    ($fn:ident, |$buf:ident| $body:expr) => {
+        unsafe extern "C" fn $fn(
+            _kobj: *mut bindings::kobject,
+            _attr: *mut bindings::kobj_attribute,
+            $buf: *const c_char,
+            count: usize,
+        ) -> isize {
+            let result: Result = $body;
+            match result {
+                Ok(()) => count as isize,
+                Err(e) => e.to_errno() as isize,
+            }
+        }
+    };
+}
+
+/// Pages the last write to `host_discard_mib` discarded.
+static LAST_DISCARD: AtomicUsize = AtomicUsize::new(0);
+
+show_fn!(show_mode, emit_str, Mode::current().name());
 show_fn!(show_backend, emit_str, Backend::current().name());
 show_fn!(
     show_essa_available,
     emit_usize,
-    usize::from(Backend::current() != Backend::None)
+    usize::from(Backend::current() != Backend::Emulated)
 );
-show_fn!(show_pages_freed, emit_usize, stats::PAGES_FREED.get());
 show_fn!(
-    show_pages_allocated,
+    show_host_discard,
     emit_usize,
-    stats::PAGES_ALLOCATED.get()
+    LAST_DISCARD.load(Ordering::Relaxed)
 );
-show_fn!(show_pages_hinted, emit_usize, stats::PAGES_HINTED.get());
+show_fn!(
+    show_host_target,
+    emit_usize,
+    host::TARGET_MIB.load(Ordering::Relaxed)
+);
+show_fn!(
+    show_host_period,
+    emit_usize,
+    host::PERIOD_MS.load(Ordering::Relaxed) as usize
+);
+show_fn!(
+    show_host_reported,
+    emit_usize,
+    host::REPORTED.load(Ordering::Relaxed)
+);
 
-static BACKEND: Attribute = Attribute::new(kernel::c_str!("backend"), show_backend);
+store_fn!(store_host_discard, |buf| {
+    emulated_host().and_then(|_| {
+        // SAFETY: sysfs passes its NUL-terminated buffer.
+        let mib = unsafe { parse(buf, 0..=total_mib()) }?;
+        let done = Core::volatile().map_or(0, |core| {
+            host::discard(core, host::mib_to_pages(mib as usize))
+        });
+        LAST_DISCARD.store(done, Ordering::Relaxed);
+        Ok(())
+    })
+});
+store_fn!(store_host_target, |buf| {
+    emulated_host().and_then(|_| {
+        // SAFETY: sysfs passes its NUL-terminated buffer.
+        let mib = unsafe { parse(buf, 0..=total_mib()) }?;
+        host::TARGET_MIB.store(mib as usize, Ordering::Relaxed);
+        Ok(())
+    })
+});
+store_fn!(store_host_period, |buf| {
+    emulated_host().and_then(|_| {
+        // SAFETY: sysfs passes its NUL-terminated buffer.
+        let ms = unsafe { parse(buf, 0..=60_000) }?;
+        if ms != 0 && ms < 10 {
+            return Err(EINVAL);
+        }
+        host::PERIOD_MS.store(ms as u32, Ordering::Relaxed);
+        // SAFETY: FFI calls on the emulated host's work.
+        unsafe {
+            if ms == 0 {
+                bindings::page_states_host_cancel();
+            } else {
+                bindings::page_states_host_schedule(ms as u32);
+            }
+        }
+        Ok(())
+    })
+});
+
+static MODE: Attribute = Attribute::new(kernel::c_str!("mode"), show_mode, None);
+static BACKEND: Attribute = Attribute::new(kernel::c_str!("backend"), show_backend, None);
 static ESSA_AVAILABLE: Attribute =
-    Attribute::new(kernel::c_str!("essa_available"), show_essa_available);
-static PAGES_FREED: Attribute = Attribute::new(kernel::c_str!("pages_freed"), show_pages_freed);
-static PAGES_ALLOCATED: Attribute =
-    Attribute::new(kernel::c_str!("pages_allocated"), show_pages_allocated);
-static PAGES_HINTED: Attribute = Attribute::new(kernel::c_str!("pages_hinted"), show_pages_hinted);
+    Attribute::new(kernel::c_str!("essa_available"), show_essa_available, None);
+static HOST_DISCARD: Attribute = Attribute::new(
+    kernel::c_str!("host_discard_mib"),
+    show_host_discard,
+    Some(store_host_discard),
+);
+static HOST_TARGET: Attribute = Attribute::new(
+    kernel::c_str!("host_target_mib"),
+    show_host_target,
+    Some(store_host_target),
+);
+static HOST_PERIOD: Attribute = Attribute::new(
+    kernel::c_str!("host_period_ms"),
+    show_host_period,
+    Some(store_host_period),
+);
+static HOST_REPORTED: Attribute =
+    Attribute::new(kernel::c_str!("host_reported"), show_host_reported, None);
 
 /// The NULL-terminated attribute list of the group.
-struct AttributeList([*mut bindings::attribute; 6]);
+struct AttributeList([*mut bindings::attribute; 8]);
 
 // SAFETY: the list is never written; it points to `Sync` attributes.
 unsafe impl Sync for AttributeList {}
 
 static ATTRIBUTES: AttributeList = AttributeList([
+    MODE.as_ptr(),
     BACKEND.as_ptr(),
     ESSA_AVAILABLE.as_ptr(),
-    PAGES_FREED.as_ptr(),
-    PAGES_ALLOCATED.as_ptr(),
-    PAGES_HINTED.as_ptr(),
+    HOST_DISCARD.as_ptr(),
+    HOST_TARGET.as_ptr(),
+    HOST_PERIOD.as_ptr(),
+    HOST_REPORTED.as_ptr(),
     core::ptr::null_mut(),
 ]);
 

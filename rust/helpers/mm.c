@@ -107,6 +107,36 @@ bool rust_helper_folio_test_uptodate(const struct folio *folio)
 	return folio_test_uptodate(folio);
 }
 
+bool rust_helper_folio_test_private(const struct folio *folio)
+{
+	return folio_test_private(folio);
+}
+
+bool rust_helper_folio_test_mlocked(const struct folio *folio)
+{
+	return folio_test_mlocked(folio);
+}
+
+bool rust_helper_folio_test_unevictable(const struct folio *folio)
+{
+	return folio_test_unevictable(folio);
+}
+
+bool rust_helper_folio_test_large(const struct folio *folio)
+{
+	return folio_test_large(folio);
+}
+
+bool rust_helper_folio_try_get(struct folio *folio)
+{
+	return folio_try_get(folio);
+}
+
+int rust_helper_folio_ref_count(const struct folio *folio)
+{
+	return folio_ref_count(folio);
+}
+
 bool rust_helper_folio_mapped(const struct folio *folio)
 {
 	return folio_mapped(folio);

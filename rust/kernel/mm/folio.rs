@@ -100,6 +100,29 @@ impl Folio {
         self.0.get()
     }
 
+    /// Takes a reference to the folio that `page` belongs to, unless the
+    /// page is free or its folio is being freed or frozen.
+    ///
+    /// This is the speculative reference of the page cache's lockless
+    /// lookups: by the time the reference is taken the page may have been
+    /// freed and reused, so the caller checks the folio's identity (its
+    /// flags, mapping and index) before relying on it.
+    ///
+    /// # Safety
+    ///
+    /// `page` must be a `struct page` of the memory map.
+    pub unsafe fn try_get_page(page: *mut bindings::page) -> Option<ARef<Self>> {
+        // SAFETY: the caller passes a page of the memory map, which is
+        // never freed; `page_folio` reads its compound head.
+        let folio = unsafe { bindings::page_folio(page) };
+        // SAFETY: as above, `folio` is a page of the memory map.
+        if !unsafe { bindings::folio_try_get(folio) } {
+            return None;
+        }
+        // SAFETY: `folio_try_get` took a reference; `ARef` takes it over.
+        Some(unsafe { ARef::from_raw(NonNull::new_unchecked(folio.cast::<Self>())) })
+    }
+
     /// Allocates a single-page folio, not part of any page cache or
     /// anonymous mapping.
     pub fn alloc(flags: Flags) -> Result<ARef<Self>, AllocError> {
@@ -153,6 +176,21 @@ impl Folio {
         test_locked => folio_test_locked;
         /// Whether any page of the folio is mapped into a page table.
         mapped => folio_mapped;
+        /// Whether the filesystem attached private data (buffer heads).
+        test_private => folio_test_private;
+        /// Whether the folio is mlocked.
+        test_mlocked => folio_test_mlocked;
+        /// Whether the folio is on the unevictable LRU list.
+        test_unevictable => folio_test_unevictable;
+        /// Whether the folio is made of more than one page.
+        test_large => folio_test_large;
+    }
+
+    /// The folio's reference count.  Racy unless the caller excludes the
+    /// other holders: use it for checks that a later atomic step confirms.
+    pub fn ref_count(&self) -> i32 {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_ref_count(self.as_raw()) }
     }
 
     /// How many page table entries map the folio.
@@ -171,6 +209,15 @@ impl Folio {
     pub fn pfn(&self) -> usize {
         // SAFETY: by the type invariant the folio is valid.
         unsafe { bindings::folio_pfn(self.as_raw()) as usize }
+    }
+
+    /// Whether the folio belongs to a file's page cache: its mapping is an
+    /// address space, neither tagged (anonymous, KSM, movable non-LRU) nor
+    /// NULL.  Without the folio lock the answer may change at once.
+    pub fn in_page_cache(&self) -> bool {
+        let mapping = self.raw_mapping() as usize;
+        let tags = (bindings::PAGE_MAPPING_ANON | bindings::PAGE_MAPPING_MOVABLE) as usize;
+        mapping != 0 && mapping & tags == 0
     }
 
     /// The raw `folio->mapping`: an `address_space`, or for anonymous
@@ -242,6 +289,23 @@ impl FolioLockGuard<'_> {
             )
         };
         !self.0.mapped()
+    }
+
+    /// Removes a clean, unmapped folio from its page cache, as reclaim
+    /// does.  Fails when the folio is dirty, under writeback, has private
+    /// data, or when someone besides the page cache and the caller holds a
+    /// reference: then nothing changes.
+    pub fn remove_from_page_cache(&self) -> bool {
+        let Some(mapping) = self.address_space() else {
+            return false;
+        };
+        if self.test_dirty() || self.test_writeback() || self.test_private() || self.mapped() {
+            return false;
+        }
+        // SAFETY: we hold the folio lock and a reference, as
+        // `remove_mapping` requires; it freezes the reference count, so it
+        // fails rather than remove a folio someone else holds.
+        unsafe { bindings::remove_mapping(mapping.as_raw(), self.0.as_raw()) != 0 }
     }
 }
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /sys/kernel/mm/page_states/: the page-state core reports its backend, and
- * the allocator's hooks reach it.
+ * /sys/kernel/mm/page_states/: the page-state core reports its mode and
+ * backend, its knobs refuse bad input without changing anything, and the
+ * allocator's hooks reach it (/proc/vmstat).
  *
- * GPH_EXPECT_BACKEND, when set, names the backend the machine must have
- * chosen ("none" under QEMU's TCG, which has no ESSA).
+ * GPH_EXPECT_BACKEND and GPH_EXPECT_MODE, when set, name the backend the
+ * machine must have chosen ("emulated" under QEMU's TCG, which has no
+ * ESSA) and the mode the kernel was booted with.
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,18 +42,39 @@ static int read_attr(const char *name, char *buf, size_t len)
 	return 0;
 }
 
-static unsigned long read_counter(struct __test_metadata *_metadata,
-				  const char *name)
+/* Returns the /proc/vmstat counter @name, or -1 if there is none. */
+static long read_vmstat(const char *name)
 {
-	char buf[64], *end;
-	unsigned long v;
+	char key[64];
+	long value;
+	FILE *f = fopen("/proc/vmstat", "r");
 
-	ASSERT_EQ(0, read_attr(name, buf, sizeof(buf))) TH_LOG("reading %s", name);
-	errno = 0;
-	v = strtoul(buf, &end, 10);
-	ASSERT_EQ(0, errno);
-	ASSERT_TRUE(end != buf && *end == '\0') TH_LOG("%s is '%s'", name, buf);
-	return v;
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &value) == 2) {
+		if (!strcmp(key, name)) {
+			fclose(f);
+			return value;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Writes @value to the attribute @name; returns 0 or -errno. */
+static int write_attr(const char *name, const char *value)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), DIR "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n < 0 ? -errno : 0;
 }
 
 /* Allocates, touches and frees WORKLOAD_PAGES pages of anonymous memory. */
@@ -71,73 +94,116 @@ static void workload(struct __test_metadata *_metadata)
 	ASSERT_EQ(0, munmap(p, len));
 }
 
-TEST(backend_is_reported)
+TEST(mode_and_backend_are_reported)
 {
-	char backend[64], essa[64];
+	char backend[64], essa[64], mode[64];
 	const char *expect = getenv("GPH_EXPECT_BACKEND");
+	const char *expect_mode = getenv("GPH_EXPECT_MODE");
 
 	ASSERT_EQ(0, read_attr("backend", backend, sizeof(backend)));
 	ASSERT_EQ(0, read_attr("essa_available", essa, sizeof(essa)));
-	ASSERT_TRUE(!strcmp(backend, "none") || !strcmp(backend, "essa"))
+	ASSERT_EQ(0, read_attr("mode", mode, sizeof(mode)));
+	ASSERT_TRUE(!strcmp(backend, "emulated") || !strcmp(backend, "essa"))
 		TH_LOG("backend is '%s'", backend);
+	ASSERT_TRUE(!strcmp(mode, "off") || !strcmp(mode, "unused") ||
+		    !strcmp(mode, "volatile"))
+		TH_LOG("mode is '%s'", mode);
 	/* The ESSA backend is active exactly when ESSA is available. */
 	ASSERT_STREQ(!strcmp(backend, "essa") ? "1" : "0", essa);
-	if (expect)
+	if (expect && *expect)
 		ASSERT_STREQ(expect, backend);
+	if (expect_mode && *expect_mode)
+		ASSERT_STREQ(expect_mode, mode);
 }
 
-TEST(hooks_see_allocations_and_frees)
+TEST(vmstat_counts_allocations_and_frees)
 {
-	unsigned long alloc0, freed0, alloc1, freed1;
+	long alloc0, freed0, alloc1, freed1;
+	static const char * const names[] = {
+		"page_states_volatile", "page_states_stable",
+		"page_states_discarded", "page_states_refaulted",
+		"page_states_stable_failed",
+	};
+	unsigned int i;
 
-	alloc0 = read_counter(_metadata, "pages_allocated");
-	freed0 = read_counter(_metadata, "pages_freed");
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		EXPECT_LE(0, read_vmstat(names[i])) TH_LOG("%s is missing", names[i]);
+	alloc0 = read_vmstat("page_states_allocated");
+	freed0 = read_vmstat("page_states_freed");
+	ASSERT_LE(0, alloc0);
+	ASSERT_LE(0, freed0);
 	workload(_metadata);
-	alloc1 = read_counter(_metadata, "pages_allocated");
-	freed1 = read_counter(_metadata, "pages_freed");
-	TH_LOG("pages allocated +%lu, freed +%lu", alloc1 - alloc0, freed1 - freed0);
+	alloc1 = read_vmstat("page_states_allocated");
+	freed1 = read_vmstat("page_states_freed");
+	TH_LOG("pages allocated +%ld, freed +%ld", alloc1 - alloc0, freed1 - freed0);
 	EXPECT_GE(alloc1 - alloc0, WORKLOAD_PAGES);
 	EXPECT_GE(freed1 - freed0, WORKLOAD_PAGES);
 }
 
-TEST(hints_follow_the_backend)
-{
-	char backend[64];
-	unsigned long before, hinted;
-	bool none;
-
-	ASSERT_EQ(0, read_attr("backend", backend, sizeof(backend)));
-	none = !strcmp(backend, "none");
-	before = read_counter(_metadata, "pages_hinted");
-	workload(_metadata);
-	hinted = read_counter(_metadata, "pages_hinted") - before;
-	/* No backend hints nothing; a backend hints each page twice. */
-	EXPECT_GE(hinted, none ? 0 : 2 * WORKLOAD_PAGES);
-	EXPECT_LE(hinted, none ? 0 : ULONG_MAX);
-}
-
-TEST(attributes_reject_writes)
+TEST(read_only_attributes_reject_writes)
 {
 	static const char * const names[] = {
-		"backend", "essa_available", "pages_freed",
-		"pages_allocated", "pages_hinted",
+		"mode", "backend", "essa_available", "host_reported",
 	};
-	char before[64], after[64], path[256];
+	char before[64], after[64];
 	unsigned int i;
-	int fd;
 
 	for (i = 0; i < ARRAY_SIZE(names); i++) {
-		snprintf(path, sizeof(path), DIR "%s", names[i]);
-		ASSERT_EQ(0, read_attr("backend", before, sizeof(before)));
-		fd = open(path, O_WRONLY);
-		if (fd >= 0) {
-			close(fd);
-			ASSERT_LT(fd, 0) TH_LOG("%s opened for writing", names[i]);
-		}
-		EXPECT_EQ(EACCES, errno) TH_LOG("%s: %s", names[i], strerror(errno));
-		ASSERT_EQ(0, read_attr("backend", after, sizeof(after)));
+		ASSERT_EQ(0, read_attr(names[i], before, sizeof(before)));
+		EXPECT_EQ(-EACCES, write_attr(names[i], "volatile\n"))
+			TH_LOG("%s took a write", names[i]);
+		ASSERT_EQ(0, read_attr(names[i], after, sizeof(after)));
 		EXPECT_STREQ(before, after);
 	}
+}
+
+TEST(knobs_reject_bad_input)
+{
+	static const char * const knobs[] = {
+		"host_discard_mib", "host_target_mib", "host_period_ms",
+	};
+	static const char * const bad[] = {
+		"\n", "abc", "-1", "12abc", "1.5", "0x10",
+		"99999999999999999999999", "18446744073709551615",
+	};
+	char before[64], after[64];
+	unsigned int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		ASSERT_EQ(0, read_attr(knobs[i], before, sizeof(before)));
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
+			int err = write_attr(knobs[i], bad[j]);
+
+			/* ERANGE for a number too large for 64 bits. */
+			EXPECT_TRUE(err == -EINVAL || err == -ERANGE)
+				TH_LOG("%s <- '%s': %s", knobs[i], bad[j], strerror(-err));
+			ASSERT_EQ(0, read_attr(knobs[i], after, sizeof(after)));
+			EXPECT_STREQ(before, after) TH_LOG("%s changed", knobs[i]);
+		}
+	}
+	/* A period must be 0 (off) or at least 10 ms. */
+	ASSERT_EQ(0, read_attr("host_period_ms", before, sizeof(before)));
+	EXPECT_EQ(-EINVAL, write_attr("host_period_ms", "5"));
+	EXPECT_EQ(-EINVAL, write_attr("host_period_ms", "60001"));
+	ASSERT_EQ(0, read_attr("host_period_ms", after, sizeof(after)));
+	EXPECT_STREQ(before, after);
+}
+
+TEST(knobs_take_good_input)
+{
+	char value[64];
+
+	ASSERT_EQ(0, write_attr("host_target_mib", "512\n"));
+	ASSERT_EQ(0, read_attr("host_target_mib", value, sizeof(value)));
+	EXPECT_STREQ("512", value);
+	ASSERT_EQ(0, write_attr("host_period_ms", "100"));
+	ASSERT_EQ(0, read_attr("host_period_ms", value, sizeof(value)));
+	EXPECT_STREQ("100", value);
+	ASSERT_EQ(0, write_attr("host_period_ms", "0"));
+	ASSERT_EQ(0, write_attr("host_target_mib", "0"));
+	ASSERT_EQ(0, write_attr("host_discard_mib", "0"));
+	ASSERT_EQ(0, read_attr("host_discard_mib", value, sizeof(value)));
+	EXPECT_STREQ("0", value);
 }
 
 TEST_HARNESS_MAIN

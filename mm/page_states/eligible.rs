@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which folios may become volatile: the 2007 series' `check_bits` and
+//! `check_counts`, for 6.12 folios.
+
+use kernel::mm::folio::Folio;
+
+/// How a folio may be offered to the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Not mapped: the host may drop it.
+    Unmapped,
+    /// Mapped into page tables: the host may drop it only after taking
+    /// the mappings away and finding it clean (potentially volatile).
+    Mapped,
+}
+
+/// Whether `folio` may become volatile, given that the caller holds
+/// `extra_refs` references to it besides its mappings and the page cache.
+///
+/// A folio qualifies when its contents can be read back from its file:
+/// - it is a page-cache folio of a file, not anonymous or shmem (those
+///   are swap-backed, and swap-cache hinting is not part of this core);
+/// - its contents are up to date and clean, not under writeback, and no
+///   filesystem keeps private data (buffer heads) on it;
+/// - nobody is working on it: it is unlocked, on an LRU list (not
+///   isolated by reclaim, compaction or migration), not mlocked;
+/// - every reference is accounted for: one per page for the page cache,
+///   one per mapping, and the caller's.
+///
+/// Large folios are refused.  The host drops single pages; a large folio
+/// would have to be split on the first discard of one of its pages, and
+/// a split needs the folio lock and memory, neither of which the discard
+/// path may take.  ext4 on 6.12 only creates single-page folios.
+///
+/// Mapped folios are refused when `allow_mapped` is false: a host that
+/// cannot see the guest's references (ESSA) could drop a folio that a
+/// GUP user reads through its mapping.
+pub(crate) fn offer(folio: &Folio, extra_refs: i32, allow_mapped: bool) -> Option<Offer> {
+    if !folio.test_lru() || folio.test_large() {
+        return None;
+    }
+    if folio.test_locked()
+        || folio.test_dirty()
+        || folio.test_writeback()
+        || folio.test_private()
+        || !folio.test_uptodate()
+        || folio.test_swapbacked()
+        || folio.test_anon()
+        || folio.test_mlocked()
+        || folio.test_unevictable()
+        || !folio.in_page_cache()
+    {
+        return None;
+    }
+    let mapcount = folio.mapcount();
+    if mapcount > 0 && !allow_mapped {
+        return None;
+    }
+    if folio.ref_count() != 1 + mapcount + extra_refs {
+        return None;
+    }
+    Some(if mapcount > 0 {
+        Offer::Mapped
+    } else {
+        Offer::Unmapped
+    })
+}

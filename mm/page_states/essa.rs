@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The s390 ESSA instruction: the commands the core issues, and the
+//! previous state ESSA returns, decoded into an [`Entry`].
+
+use crate::state::{Content, Entry, Usage};
+use kernel::bindings;
+
+/// An ESSA command (the instruction's third operand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `ESSA_SET_VOLATILE`: the host may drop the page.
+    SetVolatile = bindings::ESSA_SET_VOLATILE as isize,
+    /// `ESSA_SET_POT_VOLATILE`: the host may drop the page while its
+    /// storage key says it is clean.
+    SetPotVolatile = bindings::ESSA_SET_POT_VOLATILE as isize,
+    /// `ESSA_SET_STABLE_IF_RESIDENT`: stable again, unless the host
+    /// already dropped the page.
+    SetStableIfResident = bindings::ESSA_SET_STABLE_IF_RESIDENT as isize,
+}
+
+/// Issues `command` for page frame `pfn` and returns ESSA's result: the
+/// page's state before the command.
+pub(crate) fn execute(pfn: usize, command: Command) -> usize {
+    let paddr = pfn << bindings::PAGE_SHIFT;
+    // SAFETY: ESSA only changes the state of the page at `paddr`; the
+    // callers hold the page's guard, so the guest's view stays in step.
+    unsafe { bindings::page_states_essa(paddr as _, command as u8) as usize }
+}
+
+/// Decodes ESSA's result: the usage state in bits 2-3 (stable, unused,
+/// potentially volatile, volatile), the content state in bits 0-1
+/// (resident; 2: preserved, the host paged it out; 3: zero, the host
+/// dropped it).  Bit 5 (no-DAT) does not matter here.  `None` for a
+/// combination that s390 does not define.
+pub(crate) fn decode(result: usize) -> Option<Entry> {
+    let usage = match (result >> 2) & 3 {
+        0 => Usage::Stable,
+        1 => Usage::Unused,
+        2 => Usage::PotVolatile,
+        _ => Usage::Volatile,
+    };
+    let content = match result & 3 {
+        0 => Content::Resident,
+        2 => Content::Preserved,
+        3 => Content::Zero,
+        _ => return None,
+    };
+    Entry::from_parts(usage, content)
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest page hinting: what the Rust core needs from C-only kernel
+ * facilities.  The static key behind the volatile hooks, the boot
+ * parameter, the emulated host's periodic work, and a walk of the free
+ * lists.  Everything else is in the Rust core (page_states.rs).
+ */
+#include <linux/init.h>
+#include <linux/jump_label.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/page-states.h>
+#include <linux/workqueue.h>
+
+DEFINE_STATIC_KEY_FALSE(page_states_volatile_key);
+
+void page_states_enable_volatile_hooks(void)
+{
+	static_branch_enable(&page_states_volatile_key);
+}
+
+static int __init page_states_setup(char *value)
+{
+	return page_states_parse_mode(value);
+}
+early_param("page_states", page_states_setup);
+
+static DECLARE_DELAYED_WORK(page_states_host_work, page_states_host_tick);
+
+void page_states_host_schedule(unsigned int msecs)
+{
+	mod_delayed_work(system_wq, &page_states_host_work,
+			 msecs_to_jiffies(msecs));
+}
+
+void page_states_host_cancel(void)
+{
+	cancel_delayed_work_sync(&page_states_host_work);
+}
+
+/*
+ * Calls @mark for every block on the buddy free lists, under the zone lock,
+ * so that a concurrent allocation marks its pages stable after @mark ran.
+ */
+void page_states_for_each_free_block(page_states_mark_fn mark)
+{
+	struct zone *zone;
+
+	for_each_populated_zone(zone) {
+		unsigned long flags;
+		unsigned int order;
+		int mt;
+
+		spin_lock_irqsave(&zone->lock, flags);
+		for (order = 0; order < NR_PAGE_ORDERS; order++) {
+			struct free_area *area = &zone->free_area[order];
+			struct page *page;
+
+			for (mt = 0; mt < MIGRATE_TYPES; mt++)
+				list_for_each_entry(page, &area->free_list[mt],
+						    buddy_list)
+					mark(page_to_pfn(page), order);
+		}
+		spin_unlock_irqrestore(&zone->lock, flags);
+	}
+}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Volatile page cache under an emulated host that discards.
+ *
+ * Files on a real disk (GPH_DISK, default /mnt/disk) are read and mapped;
+ * the emulated host (/sys/kernel/mm/page_states/host_discard_mib) discards
+ * their clean page cache again and again.  Every byte read back is checked
+ * against the pattern it was written with: a discarded page that the guest
+ * read without going through discard handling would show the host's
+ * poison, or the zeros QEMU hands back for reported memory.
+ *
+ * The tests need page_states=volatile and the emulated host; elsewhere
+ * they skip.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../kselftest_harness.h"
+
+#define SYSFS "/sys/kernel/mm/page_states/"
+#define CENSUS "/sys/kernel/debug/page_states/census"
+#define POISON "GPH discarded!!"
+#define FILE_MIB 8
+#define FILE_SIZE ((size_t)FILE_MIB << 20)
+#define NR_FILES 4
+#define PASSES 6
+
+static const char *disk(void)
+{
+	const char *d = getenv("GPH_DISK");
+
+	return d && *d ? d : "/mnt/disk";
+}
+
+static void file_path(char *buf, size_t len, int idx)
+{
+	snprintf(buf, len, "%s/volatile_cache.%d", disk_dir(), idx);
+}
+
+/* The 8-byte word at byte @off of file @idx. */
+static uint64_t pattern(int idx, size_t off)
+{
+	return ((uint64_t)(idx + 1) << 56) ^ ((off / 8) * 0x9E3779B97F4A7C15ULL);
+}
+
+static int read_str(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static long read_vmstat(const char *name)
+{
+	char key[64];
+	long value;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &value) == 2) {
+		if (!strcmp(key, name)) {
+			fclose(f);
+			return value;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Has the emulated host discard up to @mib MiB; returns the pages it did. */
+static long pressure(unsigned int mib)
+{
+	char buf[32];
+	int fd = open(SYSFS "host_discard_mib", O_WRONLY);
+	int n;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%u\n", mib);
+	if (write(fd, buf, n) != n) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	if (read_str(SYSFS "host_discard_mib", buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+static bool volatile_mode(void)
+{
+	char mode[32], backend[32];
+
+	return !read_str(SYSFS "mode", mode, sizeof(mode)) &&
+	       !read_str(SYSFS "backend", backend, sizeof(backend)) &&
+	       !strcmp(mode, "volatile\n") && !strcmp(backend, "emulated\n");
+}
+
+/* Counts the words of @buf (file @idx from @off) that are not the pattern. */
+static size_t mismatches(const void *buf, size_t len, int idx, size_t off,
+			 size_t *poisoned)
+{
+	const uint64_t *w = buf;
+	size_t i, bad = 0;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != pattern(idx, off + i * 8))
+			bad++;
+	for (i = 0; i + 8 <= len; i += 4096)
+		if (!memcmp((const char *)buf + i, POISON, strlen(POISON)))
+			(*poisoned)++;
+	return bad;
+}
+
+/* Writes file @idx, syncs it and drops it from the page cache. */
+static int create_file(int idx, size_t size)
+{
+	static uint64_t buf[65536 / 8];
+	char path[256];
+	size_t off, i;
+	int fd;
+
+	file_path(path, sizeof(path), idx);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (off = 0; off < size; off += sizeof(buf)) {
+		for (i = 0; i < ARRAY_SIZE(buf); i++)
+			buf[i] = pattern(idx, off + i * 8);
+		if (write(fd, buf, sizeof(buf)) != sizeof(buf)) {
+			close(fd);
+			return -EIO;
+		}
+	}
+	/*
+	 * Written folios keep the filesystem's buffer heads, which rule out
+	 * volatility; read back after a writeback and a drop, they have none.
+	 */
+	if (fsync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* Reads file @idx with read(); returns the words that are wrong. */
+static size_t verify_read(int fd, int idx, size_t size, size_t *poisoned)
+{
+	static char buf[65536];
+	size_t off, bad = 0;
+
+	for (off = 0; off < size; off += sizeof(buf)) {
+		ssize_t n = pread(fd, buf, sizeof(buf), off);
+
+		if (n != sizeof(buf))
+			return size / 8;
+		bad += mismatches(buf, sizeof(buf), idx, off, poisoned);
+	}
+	return bad;
+}
+
+FIXTURE(files)
+{
+	int fd[NR_FILES];
+};
+
+FIXTURE_SETUP(files)
+{
+	int i;
+
+	if (!volatile_mode())
+		SKIP(return, "needs page_states=volatile and the emulated host");
+	for (i = 0; i < NR_FILES; i++) {
+		self->fd[i] = create_file(i, FILE_SIZE);
+		ASSERT_LE(0, self->fd[i]) TH_LOG("creating a file on %s", disk_dir());
+	}
+}
+
+FIXTURE_TEARDOWN(files)
+{
+	char path[256];
+	int i;
+
+	for (i = 0; i < NR_FILES; i++) {
+		if (self->fd[i] > 0)
+			close(self->fd[i]);
+		file_path(path, sizeof(path), i);
+		unlink(path);
+	}
+}
+
+/*
+ * Read and map every file, have the host discard, check every byte, again
+ * and again: each pass refaults what the host took.
+ */
+TEST_F_TIMEOUT(files, checksums_survive_repeated_pressure, 400)
+{
+	long discarded0 = read_vmstat("page_states_discarded");
+	long refaulted0 = read_vmstat("page_states_refaulted");
+	long volatile0 = read_vmstat("page_states_volatile");
+	size_t bad = 0, poisoned = 0;
+	int pass, i;
+
+	for (pass = 0; pass < PASSES; pass++) {
+		long got;
+
+		for (i = 0; i < NR_FILES; i++) {
+			if (pass % 2) {
+				void *p = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED,
+					       self->fd[i], 0);
+
+				ASSERT_NE(MAP_FAILED, p);
+				bad += mismatches(p, FILE_SIZE, i, 0, &poisoned);
+				munmap(p, FILE_SIZE);
+			} else {
+				bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+			}
+		}
+		got = pressure(4 * NR_FILES * FILE_MIB);
+		ASSERT_LE(0, got);
+		TH_LOG("pass %d: the host discarded %ld pages", pass, got);
+	}
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+
+	TH_LOG("checksums: %ld made volatile, %ld discards, %ld refaults,",
+	       read_vmstat("page_states_volatile") - volatile0,
+	       read_vmstat("page_states_discarded") - discarded0,
+	       read_vmstat("page_states_refaulted") - refaulted0);
+	TH_LOG("checksums: %zu mismatched words, %zu poisoned pages, %d passes over %d MiB",
+	       bad, poisoned, PASSES, NR_FILES * FILE_MIB);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+	/* The point is that pages were discarded and read again. */
+	EXPECT_GE(read_vmstat("page_states_discarded") - discarded0,
+		  (long)(NR_FILES * FILE_SIZE / 4096));
+	EXPECT_GE(read_vmstat("page_states_refaulted") - refaulted0,
+		  (long)(NR_FILES * FILE_SIZE / 4096));
+}
+
+/*
+ * A process keeps a file mapped across discards: the host takes the
+ * mappings away with the pages, and the next touch refaults the file.
+ * Pages it dirtied through a shared writable mapping are never dropped.
+ */
+TEST_F_TIMEOUT(files, mapped_pages_see_correct_data, 200)
+{
+	long discarded0 = read_vmstat("page_states_discarded");
+	size_t bad = 0, poisoned = 0, pages = FILE_SIZE / 4096, i;
+	uint64_t *p;
+	int round;
+
+	p = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd[0], 0);
+	ASSERT_NE(MAP_FAILED, p);
+	bad += mismatches(p, FILE_SIZE, 0, 0, &poisoned);
+	/* Dirty every 16th page through the mapping. */
+	for (i = 0; i < pages; i += 16)
+		p[i * 512] = ~pattern(0, i * 4096);
+	for (round = 0; round < 4; round++) {
+		ASSERT_LE(0, pressure(4 * NR_FILES * FILE_MIB));
+		for (i = 0; i < pages; i++) {
+			uint64_t want = pattern(0, i * 4096);
+
+			if (i % 16 == 0)
+				want = ~want;
+			if (p[i * 512] != want)
+				bad++;
+			if (i % 16)
+				bad += mismatches(&p[i * 512], 4096, 0, i * 4096, &poisoned);
+		}
+	}
+	TH_LOG("mapped: %ld discards, %zu mismatches, %zu poisoned pages",
+	       read_vmstat("page_states_discarded") - discarded0, bad, poisoned);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+	/* The clean pages of the mapping went, round after round. */
+	EXPECT_GE(read_vmstat("page_states_discarded") - discarded0, (long)pages);
+	ASSERT_EQ(0, munmap(p, FILE_SIZE));
+}
+
+/* Keeps the host discarding until killed. */
+static void discard_forever(void)
+{
+	for (;;) {
+		pressure(64);
+		usleep(1000);
+	}
+}
+
+/*
+ * Truncation, hole punching and removal race with a host that keeps
+ * discarding: what is left of a file is its pattern, a hole reads as
+ * zeros, and nothing is poisoned.
+ */
+TEST_F_TIMEOUT(files, truncate_punch_and_unlink_race_discards, 300)
+{
+	size_t bad = 0, poisoned = 0, size = FILE_SIZE / 4;
+	long discarded0 = read_vmstat("page_states_discarded");
+	int iter, status;
+	pid_t host;
+
+	host = fork();
+	ASSERT_LE(0, host);
+	if (!host)
+		discard_forever();
+	for (iter = 0; iter < 12; iter++) {
+		int idx = NR_FILES - 1, fd = self->fd[idx];
+		size_t hole = (size_t)(iter % 8 + 1) << 16, hole_len = 1 << 16;
+		static char buf[1 << 16];
+		char path[256];
+		size_t off;
+
+		bad += verify_read(fd, idx, FILE_SIZE, &poisoned);
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				       hole, hole_len));
+		for (off = 0; off < size; off += sizeof(buf)) {
+			ASSERT_EQ(sizeof(buf), pread(fd, buf, sizeof(buf), off));
+			if (off == hole) {
+				size_t i;
+
+				for (i = 0; i < sizeof(buf); i++)
+					bad += buf[i] != 0;
+			} else {
+				bad += mismatches(buf, sizeof(buf), idx, off, &poisoned);
+			}
+		}
+		ASSERT_EQ(0, ftruncate(fd, size));
+		ASSERT_EQ(0, pread(fd, buf, sizeof(buf), size));
+		/* Remove the file while it is cached, and write it anew. */
+		close(fd);
+		file_path(path, sizeof(path), idx);
+		ASSERT_EQ(0, unlink(path));
+		self->fd[idx] = create_file(idx, FILE_SIZE);
+		ASSERT_LE(0, self->fd[idx]);
+	}
+	kill(host, SIGKILL);
+	waitpid(host, &status, 0);
+	TH_LOG("races: %ld discards, %zu mismatches, %zu poisoned pages",
+	       read_vmstat("page_states_discarded") - discarded0, bad, poisoned);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+	EXPECT_LT(0, read_vmstat("page_states_discarded") - discarded0);
+}
+
+/* Returns the census count of @usage @content, or -1. */
+static long census(const char *usage, const char *content)
+{
+	char u[32], c[32];
+	long n;
+	FILE *f = fopen(CENSUS, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%31s %31s %ld", u, c, &n) == 3) {
+		if (!strcmp(u, usage) && !strcmp(c, content)) {
+			fclose(f);
+			return n;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* The census sees the files' pages go volatile, then discarded. */
+TEST_F_TIMEOUT(files, census_follows_the_states, 200)
+{
+	size_t poisoned = 0;
+	long resident, zero;
+	int i;
+
+	for (i = 0; i < NR_FILES; i++)
+		EXPECT_EQ(0, verify_read(self->fd[i], i, FILE_SIZE, &poisoned));
+	resident = census("volatile", "resident") + census("pot_volatile", "resident");
+	TH_LOG("census: %ld volatile, %ld unused, %ld stable",
+	       resident, census("unused", "resident"), census("stable", "resident"));
+	EXPECT_GE(resident, (long)(NR_FILES * FILE_SIZE / 4096 / 2));
+	EXPECT_LT(0, census("unused", "resident") + census("unused", "zero"));
+	ASSERT_LE(0, pressure(4 * NR_FILES * FILE_MIB));
+	zero = census("volatile", "zero");
+	TH_LOG("census after pressure: %ld discarded", zero);
+	EXPECT_GE(zero, (long)(NR_FILES * FILE_SIZE / 4096 / 2));
+	/* Touching the files again takes the discarded pages away. */
+	for (i = 0; i < NR_FILES; i++)
+		EXPECT_EQ(0, verify_read(self->fd[i], i, FILE_SIZE, &poisoned));
+	EXPECT_GT(zero, census("volatile", "zero"));
+	EXPECT_EQ(0, poisoned);
+}
+
+TEST_HARNESS_MAIN
