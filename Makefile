@@ -1,10 +1,12 @@
 # GPH front door.  Everything is built in .cache/ (ignored by git).
-.PHONY: all run check shell series series-build deps tree clean help
+.PHONY: all run bench check shell series series-build deps tree clean help
 
 all: run
 
 help:
-	@echo "make run           build and boot the s390x guest, show GPH alive"
+	@echo "make run           boot the s390x guest: QEMU's RSS under host pressure,"
+	@echo "                   free page reporting alone vs GPH, and a plot"
+	@echo "make bench         P1-P3: memory returned, hot-path overhead, coverage"
 	@echo "make check         every test: host checks, KUnit, kselftests"
 	@echo "make shell         boot the guest with an interactive shell"
 	@echo "make series        the project as a patch series, checkpatch'ed"
@@ -13,6 +15,9 @@ help:
 
 run:
 	@host/run.sh run
+
+bench:
+	@host/run.sh bench
 
 shell:
 	@host/run.sh shell

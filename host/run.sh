@@ -1,19 +1,28 @@
 #!/bin/bash
-# `make run`: install what is missing, build the run kernel, boot it, show
-# the page-state core alive, power off.  `make shell` boots the same guest
-# with an interactive shell.
+# `make run`: install what is missing, build the run kernel, and show the
+# point of GPH: the guest reads files and goes idle, the host applies
+# pressure, once with free page reporting alone and once with GPH; QEMU's
+# RSS before and after, the re-read time, and a plot of RSS over time.
+# `make bench`: the same boots, measured for P1-P3 (host/demo.py).
+# `make shell`: the run guest with an interactive shell.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
-scenario=${1:-run}
+what=${1:-run}
 "$GPH_ROOT/host/install-deps.sh"
 "$GPH_ROOT/host/tree.sh"
 "$GPH_ROOT/host/build-kernel.sh" run
 "$GPH_ROOT/host/build-guest.sh" run
 
-step "booting the s390x guest (qemu-system-s390x, TCG)"
-exec python3 "$GPH_ROOT/host/runner.py" --scenario "$scenario" --verbose \
-	--kernel "$GPH_CACHE/build-run/arch/s390/boot/bzImage" \
-	--initrd "$GPH_CACHE/guest-run/initramfs.cpio" \
-	--disk "$GPH_CACHE/guest-run/disk.img" \
-	--timeout 300 --log "$LOGS/run-console.log"
+kernel=$GPH_CACHE/build-run/arch/s390/boot/bzImage
+initrd=$GPH_CACHE/guest-run/initramfs.cpio
+disk=$GPH_CACHE/guest-run/disk.img
+if [ "$what" = shell ]; then
+	step "booting the s390x guest (qemu-system-s390x, TCG)"
+	exec python3 "$GPH_ROOT/host/runner.py" --scenario shell \
+		--kernel "$kernel" --initrd "$initrd" --disk "$disk" \
+		--append page_states=volatile
+fi
+step "booting the s390x guest twice (qemu-system-s390x, TCG): $what"
+exec python3 "$GPH_ROOT/host/demo.py" "$what" \
+	--kernel "$kernel" --initrd "$initrd" --disk "$disk"

@@ -132,8 +132,9 @@ def qemu_command(args):
     return cmd
 
 
-def boot(args, cmd):
-    """Runs the guest; returns (console lines, finished, elapsed seconds)."""
+def boot(args, cmd, on_line=None):
+    """Runs the guest; returns (console lines, timed out, finished, elapsed
+    seconds).  `on_line(line, proc)` sees each console line as it comes."""
     lines = []
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -144,6 +145,8 @@ def boot(args, cmd):
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace")
             lines.append(line)
+            if on_line:
+                on_line(line, proc)
             if log:
                 log.write(line)
                 log.flush()

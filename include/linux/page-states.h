@@ -32,10 +32,12 @@ DECLARE_STATIC_KEY_FALSE(page_states_volatile_key);
 int page_states_parse_mode(const char *value);
 void page_states_host_tick(struct work_struct *work);
 void page_states_enable_volatile_hooks(void);
+/* s390's program check 0x1a: discard @folio, whose reference is handed over. */
+void page_states_discard_fault(struct folio *folio);
 void page_states_host_schedule(unsigned int msecs);
 void page_states_host_cancel(void);
-typedef void (*page_states_mark_fn)(unsigned long pfn, unsigned int order);
-void page_states_for_each_free_block(page_states_mark_fn mark);
+void page_states_mark_free(unsigned long pfn, unsigned int order);
+void page_states_mark_free_blocks(void);
 
 void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);

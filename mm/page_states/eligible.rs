@@ -3,7 +3,7 @@
 //! Which folios may become volatile: the 2007 series' `check_bits` and
 //! `check_counts`, for 6.12 folios.
 
-use kernel::mm::folio::Folio;
+use kernel::mm::folio::{Folio, PageFlag};
 
 /// How a folio may be offered to the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,19 +37,21 @@ pub(crate) enum Offer {
 /// cannot see the guest's references (ESSA) could drop a folio that a
 /// GUP user reads through its mapping.
 pub(crate) fn offer(folio: &Folio, extra_refs: i32, allow_mapped: bool) -> Option<Offer> {
-    if !folio.test_lru() || folio.test_large() {
+    // One load of the flags word: this runs at every folio_put().
+    let flags = folio.flags();
+    if !flags.has(PageFlag::Lru) || !flags.has(PageFlag::Uptodate) {
         return None;
     }
-    if folio.test_locked()
-        || folio.test_dirty()
-        || folio.test_writeback()
-        || folio.test_private()
-        || !folio.test_uptodate()
-        || folio.test_swapbacked()
-        || folio.test_anon()
-        || folio.test_mlocked()
-        || folio.test_unevictable()
-        || !folio.in_page_cache()
+    if flags.any(&[
+        PageFlag::Head,
+        PageFlag::Locked,
+        PageFlag::Dirty,
+        PageFlag::Writeback,
+        PageFlag::Private,
+        PageFlag::SwapBacked,
+        PageFlag::Mlocked,
+        PageFlag::Unevictable,
+    ]) || !folio.in_page_cache()
     {
         return None;
     }

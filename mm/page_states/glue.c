@@ -39,10 +39,10 @@ void page_states_host_cancel(void)
 }
 
 /*
- * Calls @mark for every block on the buddy free lists, under the zone lock,
- * so that a concurrent allocation marks its pages stable after @mark ran.
+ * Marks every block on the buddy free lists unused in the core's table, under
+ * the zone lock, so that a concurrent allocation marks its pages stable after.
  */
-void page_states_for_each_free_block(page_states_mark_fn mark)
+void page_states_mark_free_blocks(void)
 {
 	struct zone *zone;
 
@@ -59,7 +59,8 @@ void page_states_for_each_free_block(page_states_mark_fn mark)
 			for (mt = 0; mt < MIGRATE_TYPES; mt++)
 				list_for_each_entry(page, &area->free_list[mt],
 						    buddy_list)
-					mark(page_to_pfn(page), order);
+					page_states_mark_free(page_to_pfn(page),
+							      order);
 		}
 		spin_unlock_irqrestore(&zone->lock, flags);
 	}

@@ -235,6 +235,27 @@ pub(crate) unsafe extern "C" fn __page_states_make_stable(folio: *mut bindings::
     core.make_stable(unsafe { Folio::from_raw(folio) }).is_ok()
 }
 
+/// The s390 discard fault (program check 0x1a): user space touched,
+/// through `folio`'s mapping, a page that the hypervisor discarded.  The
+/// folio goes through discard; the access is then retried, faults, and
+/// reads the page back from its file.  Sleeps.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds a reference to, which is
+/// handed over.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn page_states_discard_fault(folio: *mut bindings::folio) {
+    // SAFETY: the caller hands its reference over.
+    let folio = unsafe { ARef::from_raw(core::ptr::NonNull::new_unchecked(folio.cast::<Folio>())) };
+    let Some(core) = Core::volatile() else {
+        return;
+    };
+    // The hypervisor said so: record it where discard looks.
+    let _ = core.table.update(folio.pfn(), Op::HostDiscard);
+    core.discard(folio);
+}
+
 // The definitions above must match the C declarations in
 // include/linux/page-states.h: each line only builds if they do.
 type FolioHook = unsafe extern "C" fn(*mut bindings::folio);
@@ -242,6 +263,7 @@ type FolioCheck = unsafe extern "C" fn(*mut bindings::folio) -> bool;
 const _: [FolioHook; 2] = [__page_states_folio_put, bindings::__page_states_folio_put];
 const _: [FolioHook; 2] = [__page_states_lru_add, bindings::__page_states_lru_add];
 const _: [FolioHook; 2] = [__page_states_folio_idle, bindings::__page_states_folio_idle];
+const _: [FolioHook; 2] = [page_states_discard_fault, bindings::page_states_discard_fault];
 const _: [FolioCheck; 2] = [__page_states_get_folio, bindings::__page_states_get_folio];
 const _: [FolioCheck; 2] = [
     __page_states_make_stable,

@@ -54,7 +54,8 @@ struct PageStates {
 }
 
 /// Marks the free block at `pfn` unused in the table, at start-up.
-extern "C" fn mark_free(pfn: usize, order: c_uint) {
+#[no_mangle]
+pub extern "C" fn page_states_mark_free(pfn: usize, order: c_uint) {
     if let Some(table) = Table::published() {
         for i in 0..1usize << order {
             let _ = table.update(pfn + i, Op::SetUnused);
@@ -74,9 +75,9 @@ impl kernel::Module for PageStates {
         );
         let census = if mode != Mode::Off {
             Table::new_static()?.publish();
-            let mark: unsafe extern "C" fn(_, _) = mark_free;
-            // SAFETY: FFI call; `mark_free` only touches the table.
-            unsafe { bindings::page_states_for_each_free_block(Some(mark)) };
+            // SAFETY: FFI call; it calls `page_states_mark_free`, which only
+            // touches the table.
+            unsafe { bindings::page_states_mark_free_blocks() };
             Some(census::Census::create()?)
         } else {
             None
@@ -129,6 +130,8 @@ pub unsafe extern "C" fn page_states_alloc(page: *mut bindings::page, order: c_u
 type PageHook = unsafe extern "C" fn(*mut bindings::page, c_uint);
 const _: [PageHook; 2] = [page_states_free, bindings::page_states_free];
 const _: [PageHook; 2] = [page_states_alloc, bindings::page_states_alloc];
+const _: [unsafe extern "C" fn(usize, c_uint); 2] =
+    [page_states_mark_free, bindings::page_states_mark_free];
 const _: [unsafe extern "C" fn(*const kernel::ffi::c_char) -> i32; 2] = [
     mode::page_states_parse_mode,
     bindings::page_states_parse_mode,

@@ -186,6 +186,19 @@ impl Folio {
         test_large => folio_test_large;
     }
 
+    /// The folio's flags, read in one load.  Testing several flags of a
+    /// snapshot costs one access to the folio, not one call per flag; the
+    /// flags may change right after, so decisions taken on a snapshot must
+    /// be confirmed under a lock or by an atomic step.
+    pub fn flags(&self) -> FolioFlags {
+        // SAFETY: by the type invariant the folio is valid; the flags word
+        // is changed with atomic bit operations, and a volatile load sees
+        // one of its values (`READ_ONCE`).
+        FolioFlags(unsafe {
+            core::ptr::read_volatile(&raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.flags)
+        } as usize)
+    }
+
     /// The folio's reference count.  Racy unless the caller excludes the
     /// other holders: use it for checks that a later atomic step confirms.
     pub fn ref_count(&self) -> i32 {
@@ -250,6 +263,61 @@ impl Folio {
         } else {
             None
         }
+    }
+}
+
+/// A page flag of a folio, for [`FolioFlags::has`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum PageFlag {
+    /// `PG_locked`.
+    Locked = bindings::pageflags_PG_locked,
+    /// `PG_writeback`.
+    Writeback = bindings::pageflags_PG_writeback,
+    /// `PG_uptodate`.
+    Uptodate = bindings::pageflags_PG_uptodate,
+    /// `PG_dirty`.
+    Dirty = bindings::pageflags_PG_dirty,
+    /// `PG_lru`.
+    Lru = bindings::pageflags_PG_lru,
+    /// `PG_head`: the folio is large.
+    Head = bindings::pageflags_PG_head,
+    /// `PG_private`: the filesystem attached data (buffer heads).
+    Private = bindings::pageflags_PG_private,
+    /// `PG_swapbacked`: anonymous or shmem memory.
+    SwapBacked = bindings::pageflags_PG_swapbacked,
+    /// `PG_unevictable`.
+    Unevictable = bindings::pageflags_PG_unevictable,
+    /// `PG_mlocked`.
+    Mlocked = bindings::pageflags_PG_mlocked,
+}
+
+/// A snapshot of a folio's flags, from [`Folio::flags`].
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::folio::{Folio, PageFlag};
+///
+/// let folio = Folio::alloc(GFP_KERNEL)?;
+/// let flags = folio.flags();
+/// assert!(!flags.has(PageFlag::Lru) && !flags.has(PageFlag::Locked));
+/// let locked = folio.lock();
+/// assert!(locked.flags().has(PageFlag::Locked));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FolioFlags(usize);
+
+impl FolioFlags {
+    /// Whether `flag` was set.
+    pub fn has(self, flag: PageFlag) -> bool {
+        self.0 & (1usize << flag as u32) != 0
+    }
+
+    /// Whether any of `flags` was set.
+    pub fn any(self, flags: &[PageFlag]) -> bool {
+        flags.iter().any(|&f| self.has(f))
     }
 }
 

@@ -35,7 +35,7 @@
 #define NR_FILES 4
 #define PASSES 6
 
-static const char *disk(void)
+static const char *disk_dir(void)
 {
 	const char *d = getenv("GPH_DISK");
 

@@ -1,0 +1,211 @@
+"""`make run` and `make bench`: boot the guest once per mode, measure.
+
+Each boot runs the guest's `run` or `bench` scenario (host/guest/init):
+the guest writes N MiB of files, reads them, goes idle; the host applies
+pressure; the guest reads the files again.  The host samples QEMU's
+resident set size (VmRSS) all along, and at the guest's "GPH-SAMPLE name"
+lines; the guest reports figures as "GPH-RESULT key value" lines, each
+under the last "GPH-PHASE name" line.
+
+  demo.py run    two boots: free page reporting alone, then GPH; prints RSS
+                 before and after pressure and the re-read time, and plots
+                 RSS over time (SVG)
+  demo.py bench  the same two boots with the guest clock counting
+                 instructions (-icount), plus the hot-path timings; prints
+                 P1, P2 and P3 as ratios of figures from this one run
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+import runner
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CACHE = os.path.join(ROOT, ".cache")
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Boot:
+    """One boot of the guest in one mode, with what it measured."""
+
+    def __init__(self, label, mode, scenario, mib, icount):
+        self.label, self.mode, self.scenario = label, mode, scenario
+        self.mib, self.icount = mib, icount
+        self.samples = []   # (seconds since start, RSS KiB)
+        self.marks = {}     # name -> (seconds, RSS KiB)
+        self.results = {}   # (phase, key) -> value
+        self.phase = None
+        self.start = None
+
+    def on_line(self, line, proc):
+        if self.start is None:
+            self.start = time.monotonic()
+            threading.Thread(target=self.sample, args=(proc,), daemon=True).start()
+        words = line.split()
+        if not words:
+            return
+        t = time.monotonic() - self.start
+        if words[0] == "GPH-SAMPLE" and len(words) == 2:
+            self.marks[words[1]] = (t, rss_kib(proc.pid))
+        elif words[0] == "GPH-PHASE" and len(words) == 2:
+            self.phase = words[1]
+        elif words[0] == "GPH-RESULT" and len(words) == 3:
+            self.results[(self.phase, words[1])] = float(words[2])
+
+    def sample(self, proc):
+        while proc.poll() is None:
+            rss = rss_kib(proc.pid)
+            if rss is not None:
+                self.samples.append((time.monotonic() - self.start, rss))
+            time.sleep(0.25)
+
+    def run(self, kernel, initrd, disk):
+        log = os.path.join(CACHE, "logs", f"{self.scenario}-{self.mode}-console.log")
+        args = argparse.Namespace(
+            kernel=kernel, initrd=initrd, disk=disk, scenario=self.scenario,
+            timeout=1500, memory=1024, log=log, verbose=False,
+            append=[f"page_states={self.mode}", f"gph_mib={self.mib}"])
+        cmd = runner.qemu_command(args)
+        if self.icount:
+            # The guest's clock counts instructions: timings do not depend
+            # on what else the host is doing.
+            cmd += ["-icount", "shift=0,sleep=off"]
+        print(f"  booting: {self.label} (page_states={self.mode}), console: {log}",
+              flush=True)
+        lines, timed_out, finished, _ = runner.boot(args, cmd, self.on_line)
+        found = runner.problems(lines)
+        if timed_out or not finished or found:
+            for l in found[:10]:
+                print(f"    {l}")
+            sys.exit(f"error: the {self.label} boot failed; see {log}")
+
+    def result(self, phase, key):
+        value = self.results.get((phase, key))
+        if value is None:
+            sys.exit(f"error: the {self.label} boot did not report {phase}.{key}")
+        return value
+
+    def mark(self, name):
+        if name not in self.marks or self.marks[name][1] is None:
+            sys.exit(f"error: no RSS sample '{name}' in the {self.label} boot")
+        return self.marks[name][1]
+
+    def returned_mib(self):
+        return (self.mark("before") - self.mark("after")) / 1024
+
+
+def svg_plot(boots, path):
+    """RSS over time for each boot, as an SVG line chart."""
+    w, h, left, bottom, top, right = 760, 420, 70, 50, 30, 20
+    tmax = max(s[0] for b in boots for s in b.samples) or 1
+    rmax = max(s[1] for b in boots for s in b.samples) / 1024 * 1.1 or 1
+    colours = ["#1f77b4", "#d62728", "#2ca02c"]
+
+    def x(t):
+        return left + (w - left - right) * t / tmax
+
+    def y(mib):
+        return h - bottom - (h - bottom - top) * mib / rmax
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{w / 2}" y="18" text-anchor="middle">QEMU resident set size '
+           f'over time (guest reads {boots[0].mib} MiB, idles, host pressure, re-read)</text>',
+           f'<line x1="{left}" y1="{y(0)}" x2="{w - right}" y2="{y(0)}" stroke="black"/>',
+           f'<line x1="{left}" y1="{y(0)}" x2="{left}" y2="{top}" stroke="black"/>',
+           f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">seconds since boot</text>',
+           f'<text x="16" y="{h / 2}" transform="rotate(-90 16 {h / 2})" '
+           f'text-anchor="middle">RSS (MiB)</text>']
+    for i in range(6):
+        mib = rmax * i / 5
+        out.append(f'<text x="{left - 6}" y="{y(mib) + 4}" text-anchor="end">{mib:.0f}</text>')
+        t = tmax * i / 5
+        out.append(f'<text x="{x(t)}" y="{h - bottom + 16}" text-anchor="middle">{t:.0f}</text>')
+    for i, b in enumerate(boots):
+        pts = " ".join(f"{x(t):.1f},{y(r / 1024):.1f}" for t, r in b.samples)
+        c = colours[i % len(colours)]
+        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{pts}"/>')
+        for name, (t, r) in sorted(b.marks.items(), key=lambda m: m[1][0]):
+            if r is None:
+                continue
+            out.append(f'<circle cx="{x(t):.1f}" cy="{y(r / 1024):.1f}" r="3" fill="{c}"/>')
+            out.append(f'<text x="{x(t) + 4:.1f}" y="{y(r / 1024) - 5:.1f}" fill="{c}">{name}</text>')
+        out.append(f'<text x="{left + 10}" y="{top + 16 * (i + 1)}" fill="{c}">{b.label}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["run", "bench"])
+    p.add_argument("--kernel", required=True)
+    p.add_argument("--initrd", required=True)
+    p.add_argument("--disk", required=True)
+    p.add_argument("--mib", type=int, default=160, help="MiB of files the guest reads")
+    args = p.parse_args()
+
+    bench = args.what == "bench"
+    # Free page reporting alone: no page states at all for the bench's
+    # hot-path baseline, mainline's unused states for the demo.
+    baseline = "off" if bench else "unused"
+    boots = [Boot("free page reporting alone", baseline, args.what, args.mib, bench),
+             Boot("GPH (volatile page cache)", "volatile", args.what, args.mib, bench)]
+    for b in boots:
+        b.run(args.kernel, args.initrd, args.disk)
+
+    print()
+    print(f"{'':28} {'RSS before':>11} {'RSS after':>10} {'returned':>9} {'re-read':>9}")
+    for b in boots:
+        print(f"{b.label:28} {b.mark('before') / 1024:8.0f} MiB {b.mark('after') / 1024:6.0f} MiB"
+              f" {b.returned_mib():5.0f} MiB {b.result('reread', 'read_ms') / 1000:7.1f} s")
+    for b in boots:
+        print(f"  {b.label}: {b.result('pressure', 'discarded_pages'):.0f} pages discarded, "
+              f"re-read {b.result('reread', 'read_mib'):.0f} MiB with "
+              f"{b.result('reread', 'mismatches'):.0f} mismatches")
+        if b.result('reread', 'mismatches'):
+            sys.exit("error: the guest read wrong data")
+
+    os.makedirs(os.path.join(CACHE, args.what), exist_ok=True)
+    plot = os.path.join(CACHE, args.what, "rss-over-time.svg")
+    svg_plot(boots, plot)
+    print(f"plot of RSS over time: {os.path.relpath(plot, ROOT)}")
+    if not bench:
+        return
+
+    fpr, gph = boots
+    print()
+    print(f"P1  share of {args.mib} MiB returned to the host: "
+          f"GPH {gph.returned_mib() / args.mib:.1%} vs free page reporting "
+          f"{fpr.returned_mib() / args.mib:.1%} (goal >= 90% vs about 0%)")
+    print("P2  hot-path time with hinting on / off (page_states=volatile / off;"
+          " guest clock counts instructions; goal <= 1.03):")
+    for key, name in [("anon_fault_ns", "anonymous page fault"),
+                      ("file_fault_ns", "file page fault"),
+                      ("cached_read_ns", "cached read() of 4 KiB")]:
+        on, off = gph.result("hotpath", key), fpr.result("hotpath", key)
+        print(f"      {name:24} {on:9.1f} ns / {off:9.1f} ns = {on / off:.3f}")
+    cov = gph.result("coverage", "coverage")
+    print(f"P3  volatile coverage after the file workload: {cov:.1%} of the ideal "
+          f"(unused {gph.result('coverage', 'unused_pages'):.0f} + volatile "
+          f"{gph.result('coverage', 'volatile_pages'):.0f} of free + clean page cache "
+          f"{gph.result('coverage', 'ideal_pages'):.0f} pages; goal >= 90%)")
+
+
+if __name__ == "__main__":
+    main()
