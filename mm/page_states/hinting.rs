@@ -263,7 +263,10 @@ type FolioCheck = unsafe extern "C" fn(*mut bindings::folio) -> bool;
 const _: [FolioHook; 2] = [__page_states_folio_put, bindings::__page_states_folio_put];
 const _: [FolioHook; 2] = [__page_states_lru_add, bindings::__page_states_lru_add];
 const _: [FolioHook; 2] = [__page_states_folio_idle, bindings::__page_states_folio_idle];
-const _: [FolioHook; 2] = [page_states_discard_fault, bindings::page_states_discard_fault];
+const _: [FolioHook; 2] = [
+    page_states_discard_fault,
+    bindings::page_states_discard_fault,
+];
 const _: [FolioCheck; 2] = [__page_states_get_folio, bindings::__page_states_get_folio];
 const _: [FolioCheck; 2] = [
     __page_states_make_stable,

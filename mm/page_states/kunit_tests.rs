@@ -7,13 +7,13 @@
 use crate::{
     backend::{Backend, StableMode},
     essa,
-    mode::Mode,
+    mode::{self, Mode},
     state::{Content, Entry, Op, Refused, Usage},
     stats::{self, Event},
     table::Table,
 };
 use core::sync::atomic::AtomicU8;
-use kernel::{kunit::suite::Test, page::Page, prelude::*};
+use kernel::{error::code::EINVAL, kunit::suite::Test, page::Page, prelude::*};
 
 const USAGES: [Usage; 4] = [
     Usage::Stable,
@@ -221,6 +221,11 @@ fn boot_parameter(test: &mut Test) {
     for bad in [&b""[..], b"Volatile", b"volatile ", b"1", b"on"] {
         test.expect(Mode::parse(bad).is_err(), "an unknown mode is refused");
     }
+    let before = Mode::current();
+    // SAFETY: a NUL-terminated string.
+    let ret = unsafe { mode::page_states_parse_mode(kernel::c_str!("bogus").as_char_ptr()) };
+    test.expect(ret == EINVAL.to_errno(), "page_states=bogus is malformed");
+    test.expect(Mode::current() == before, "and changes nothing");
 }
 
 fn backend_follows_cmma_flag(test: &mut Test) {

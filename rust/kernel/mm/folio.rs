@@ -191,12 +191,11 @@ impl Folio {
     /// flags may change right after, so decisions taken on a snapshot must
     /// be confirmed under a lock or by an atomic step.
     pub fn flags(&self) -> FolioFlags {
-        // SAFETY: by the type invariant the folio is valid; the flags word
-        // is changed with atomic bit operations, and a volatile load sees
-        // one of its values (`READ_ONCE`).
-        FolioFlags(unsafe {
-            core::ptr::read_volatile(&raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.flags)
-        } as usize)
+        // SAFETY: by the type invariant the folio is valid.
+        let flags = unsafe { &raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.flags };
+        // SAFETY: the flags word is changed with atomic bit operations; a
+        // volatile load sees one of its values (`READ_ONCE`).
+        FolioFlags(unsafe { core::ptr::read_volatile(flags) } as usize)
     }
 
     /// The folio's reference count.  Racy unless the caller excludes the
