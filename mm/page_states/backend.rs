@@ -9,7 +9,7 @@
 
 use crate::{
     essa,
-    state::{Content, Entry, Op, Refused},
+    state::{Content, Op, Refused},
     table::Table,
 };
 use kernel::{bindings, str::CStr};
@@ -94,8 +94,7 @@ impl Backend {
             // SAFETY: the caller passes valid pages of the memory map.
             let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
             for i in 0..pages {
-                // Freeing is valid from every state.
-                let _ = table.update(pfn + i, Op::SetUnused);
+                table.update_unshared(pfn + i, Op::SetUnused);
             }
         }
         if let Backend::Essa(_) = self {
@@ -120,8 +119,7 @@ impl Backend {
             // SAFETY: the caller passes valid pages of the memory map.
             let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
             for i in 0..pages {
-                // Allocating is valid from every state.
-                let _ = table.update(pfn + i, Op::SetStable);
+                table.update_unshared(pfn + i, Op::SetStable);
             }
         }
         let Backend::Essa(mode) = self else {
@@ -150,19 +148,43 @@ impl Backend {
         }
     }
 
-    /// Takes page frame `pfn` back from the host: `Err(Discarded)` when
-    /// the host dropped it.
-    pub(crate) fn make_stable(self, table: &Table, pfn: usize) -> Result<Entry, Refused> {
-        if let Backend::Essa(_) = self {
-            if table.get(pfn).usage() != crate::state::Usage::Stable {
-                let previous = essa::decode(essa::execute(pfn, essa::Command::SetStableIfResident));
-                if previous.map(|e| e.content()) == Some(Content::Zero) {
-                    // The hypervisor dropped it: record that in the table,
-                    // where the discard path will find it.
-                    let _ = table.update(pfn, Op::HostDiscard);
+    /// Takes page frame `pfn`, whose folio the caller holds a reference
+    /// to, back from the host: `Err(Discarded)` when the host dropped it.
+    ///
+    /// With ESSA this is a real transition: the hypervisor cannot see the
+    /// guest's references, so a page in use must be stable.  The emulated
+    /// host sees them: it never discards a page that anyone but the page
+    /// cache references, and checks that again after it has marked the
+    /// page discarded (undoing the mark if it lost the race).  A caller
+    /// that took its reference (a fully ordered atomic) before this load
+    /// either sees the discard or is seen by the host, so the page keeps
+    /// its state, and a hot page costs one load instead of two state
+    /// changes per use.
+    /// Returns whether the page went from volatile to stable.
+    pub(crate) fn make_stable(self, table: &Table, pfn: usize) -> Result<bool, Refused> {
+        match self {
+            Backend::Emulated => {
+                let entry = table.get(pfn);
+                if entry.discarded() {
+                    Err(Refused::Discarded)
+                } else {
+                    Ok(false)
                 }
             }
+            Backend::Essa(_) => {
+                if table.get(pfn).usage() != crate::state::Usage::Stable {
+                    let previous =
+                        essa::decode(essa::execute(pfn, essa::Command::SetStableIfResident));
+                    if previous.map(|e| e.content()) == Some(Content::Zero) {
+                        // The hypervisor dropped it: record that in the
+                        // table, where the discard path will find it.
+                        let _ = table.update(pfn, Op::HostDiscard);
+                    }
+                }
+                table
+                    .update(pfn, Op::MakeStable)
+                    .map(|(old, _)| old.usage() != crate::state::Usage::Stable)
+            }
         }
-        table.update(pfn, Op::MakeStable).map(|(old, _)| old)
     }
 }

@@ -46,12 +46,30 @@ impl Core {
     /// Offers `folio` to the host if it qualifies; the caller holds
     /// `extra_refs` references besides the page cache's and the mappings'.
     pub(crate) fn make_volatile(self, folio: &Folio, extra_refs: i32) {
+        // Anonymous, shmem and large folios never qualify: one load.
+        if eligible::never(folio) {
+            return;
+        }
+        let pfn = folio.pfn();
+        if !self.table.is_stable(pfn) {
+            // Already offered (the common case for a page in use), or
+            // discarded.  A page the emulated host holds as volatile while
+            // the guest writes to it is taken back here, so that the
+            // census shows it stable (the host would not drop it: it is
+            // dirty or busy).
+            if self.backend == Backend::Emulated
+                && eligible::busy(folio)
+                && self.table.update(pfn, Op::MakeStable).is_ok()
+            {
+                stats::count(Event::Stable, 1);
+            }
+            return;
+        }
         let allow_mapped = self.backend.allows_mapped();
         // Most folios fail here, before the guard is touched.
         if eligible::offer(folio, extra_refs, allow_mapped).is_none() {
             return;
         }
-        let pfn = folio.pfn();
         let Some(guard) = self.table.try_guard(pfn) else {
             return;
         };
@@ -78,8 +96,8 @@ impl Core {
             return Ok(());
         }
         match self.backend.make_stable(&self.table, pfn) {
-            Ok(old) => {
-                if old.usage() != Usage::Stable {
+            Ok(taken_back) => {
+                if taken_back {
                     stats::count(Event::Stable, 1);
                 }
                 Ok(())
@@ -125,9 +143,14 @@ impl Core {
 /// `folio` must be a folio the caller holds a reference to.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn __page_states_folio_put(folio: *mut bindings::folio) {
+    // SAFETY: the caller holds a reference for the duration.
+    let folio = unsafe { Folio::from_raw(folio) };
+    // Anonymous memory is most of what is put: reject it first.
+    if eligible::never(folio) {
+        return;
+    }
     if let Some(core) = Core::volatile() {
-        // SAFETY: the caller holds a reference for the duration.
-        core.make_volatile(unsafe { Folio::from_raw(folio) }, 1);
+        core.make_volatile(folio, 1);
     }
 }
 
@@ -154,6 +177,14 @@ pub(crate) unsafe extern "C" fn __page_states_folio_idle(folio: *mut bindings::f
     let Some(core) = Core::volatile() else {
         return;
     };
+    // SAFETY: a folio is a page of the memory map; its pfn does not need a
+    // reference, and a page already offered needs nothing more.
+    if !core
+        .table
+        .is_stable(unsafe { bindings::folio_pfn(folio) } as usize)
+    {
+        return;
+    }
     // SAFETY: a folio is a page of the memory map.
     if let Some(folio) = unsafe { Folio::try_get_page(folio.cast()) } {
         core.make_volatile(&folio, 1);

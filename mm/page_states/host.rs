@@ -26,16 +26,19 @@
 //! 5. It writes a poison pattern over the page, so that any read of the
 //!    old contents that bypasses discard handling shows, and gives the
 //!    page to the free page reporting device, if there is one: QEMU then
-//!    drops its backing memory.  The folio stays locked until the device
-//!    is done, so it cannot be freed and reused before QEMU drops it.
+//!    drops its backing memory.  Pages go to the device in batches of up
+//!    to 32; until its batch is reported the host keeps a reference to
+//!    each folio, so that discard handling (whose removal from the page
+//!    cache freezes the reference count) waits, and truncation cannot
+//!    free the page to a new owner before QEMU drops its memory.
 
 use crate::{
     hinting::Core,
     state::{Content, Op, Usage},
     stats::{self, Event},
 };
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use kernel::{bindings, mm::folio::Folio};
+use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use kernel::{bindings, mm::folio::Folio, types::ARef};
 
 /// What a discarded page holds until its memory is given back: readers
 /// that find it bypassed discard handling.
@@ -54,12 +57,63 @@ pub(crate) static PERIOD_MS: AtomicU32 = AtomicU32::new(0);
 
 const PAGES_PER_MIB: usize = 1 << (20 - bindings::PAGE_SHIFT);
 
+/// The most pages the free page reporting device takes at once
+/// (`PAGE_REPORTING_CAPACITY`).
+const BATCH: usize = bindings::PAGE_REPORTING_CAPACITY as usize;
+
+/// Discarded folios waiting to be reported, each with a reference.
+struct Batch {
+    folios: [Option<ARef<Folio>>; BATCH],
+    len: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            folios: [const { None }; BATCH],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, folio: ARef<Folio>) {
+        self.folios[self.len] = Some(folio);
+        self.len += 1;
+        if self.len == BATCH {
+            self.report();
+        }
+    }
+
+    /// Gives the batch's pages to the free page reporting device, then
+    /// drops the references.
+    fn report(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let mut pages = [core::ptr::null_mut(); BATCH];
+        for (page, folio) in pages.iter_mut().zip(self.folios.iter().flatten()) {
+            *page = folio.as_raw().cast::<bindings::page>();
+        }
+        // SAFETY: the pages are allocated, and the references the batch
+        // holds keep them from being freed until the device is done.
+        if unsafe { bindings::page_reporting_report_discarded(pages.as_mut_ptr(), self.len as u32) }
+            == 0
+        {
+            REPORTED.fetch_add(self.len, Ordering::Relaxed);
+        }
+        for folio in &mut self.folios[..self.len] {
+            *folio = None;
+        }
+        self.len = 0;
+    }
+}
+
 /// Discards up to `max_pages` volatile pages; returns how many it did.
 pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
     let len = core.table.len();
     let start = CURSOR.load(Ordering::Relaxed) % len.max(1);
     let mut done = 0;
     let mut pfn = start;
+    let mut batch = Batch::new();
     for _ in 0..len {
         if done == max_pages {
             break;
@@ -67,9 +121,11 @@ pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
         let entry = core.table.get(pfn);
         if matches!(entry.usage(), Usage::Volatile | Usage::PotVolatile)
             && entry.content() == Content::Resident
-            && discard_one(core, pfn)
         {
-            done += 1;
+            if let Some(folio) = discard_one(core, pfn) {
+                batch.push(folio);
+                done += 1;
+            }
         }
         pfn = (pfn + 1) % len;
         if pfn % 4096 == 0 {
@@ -77,54 +133,56 @@ pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
             unsafe { bindings::cond_resched() };
         }
     }
+    batch.report();
     CURSOR.store(pfn, Ordering::Relaxed);
     stats::count(Event::Discarded, done);
     done
 }
 
-fn discard_one(core: Core, pfn: usize) -> bool {
+/// Discards page frame `pfn` if it still holds a volatile page-cache
+/// folio that nobody uses; returns the folio, with a reference.
+fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     // SAFETY: `pfn` is below `max_pfn`: the table covers no more.
     let page = unsafe { bindings::pfn_to_page(pfn as _) };
     // SAFETY: `page` is in the memory map.
-    let Some(folio) = (unsafe { Folio::try_get_page(page) }) else {
-        return false;
-    };
+    let folio = unsafe { Folio::try_get_page(page) }?;
     if folio.test_large() || folio.pfn() != pfn {
-        return false;
+        return None;
     }
-    let Some(locked) = folio.try_lock() else {
-        return false;
-    };
+    let locked = folio.try_lock()?;
     if locked.address_space().is_none()
         || locked.test_dirty()
         || locked.test_writeback()
         || locked.test_private()
         || locked.test_mlocked()
     {
-        return false;
+        return None;
     }
     if locked.mapped() && !locked.unmap_all() {
-        return false;
+        return None;
     }
     // Unmapping moved the mappings' dirty bits to the folio.
     if locked.test_dirty() || locked.ref_count() != 2 {
-        return false;
+        return None;
     }
-    if core.table.update(pfn, Op::HostDiscard).is_err() {
-        return false;
+    core.table.update(pfn, Op::HostDiscard).ok()?;
+    // A lookup takes its reference, then looks at the state; we marked the
+    // state, now we look at the references again.  One of us sees the
+    // other: a lookup that missed the mark holds a reference seen here.
+    fence(Ordering::SeqCst);
+    if locked.ref_count() != 2 || locked.mapped() {
+        let _ = core.table.update(pfn, Op::HostRestore);
+        return None;
     }
-    // SAFETY: the page is ours until the folio is unlocked: the guest
-    // must look it up, fail to make it stable, and lock it to discard it.
+    // SAFETY: the page is ours while the folio is locked: the guest must
+    // look it up, fail to make it stable, and lock it to discard it.
     let addr = unsafe { bindings::page_to_virt(page) }.cast::<u8>();
     for offset in (0..bindings::PAGE_SIZE as usize).step_by(POISON.len()) {
         // SAFETY: `addr` is a page of the direct map, written by us alone.
         unsafe { core::ptr::copy_nonoverlapping(POISON.as_ptr(), addr.add(offset), POISON.len()) };
     }
-    // SAFETY: the page stays allocated and locked until the device is done.
-    if unsafe { bindings::page_reporting_report_discarded(page, 1) } == 0 {
-        REPORTED.fetch_add(1, Ordering::Relaxed);
-    }
-    true
+    drop(locked);
+    Some(folio)
 }
 
 /// Pages whose contents the host keeps: stable, and volatile ones it has

@@ -22,13 +22,14 @@ const USAGES: [Usage; 4] = [
     Usage::PotVolatile,
 ];
 const CONTENTS: [Content; 3] = [Content::Resident, Content::Preserved, Content::Zero];
-const OPS: [Op; 6] = [
+const OPS: [Op; 7] = [
     Op::SetUnused,
     Op::SetStable,
     Op::SetVolatile { writable: false },
     Op::SetVolatile { writable: true },
     Op::MakeStable,
     Op::HostDiscard,
+    Op::HostRestore,
 ];
 
 fn entry(usage: Usage, content: Content) -> Entry {
@@ -128,6 +129,14 @@ fn host_transitions(test: &mut Test) {
     test.expect(
         entry(Volatile, Zero).apply(Op::HostDiscard) == Err(Refused::Invalid),
         "a page is discarded once",
+    );
+    test.expect(
+        entry(Volatile, Zero).apply(Op::HostRestore) == Ok(entry(Volatile, Resident)),
+        "the emulated host takes back a discard it lost a race for",
+    );
+    test.expect(
+        Entry::STABLE.apply(Op::HostRestore) == Err(Refused::Invalid),
+        "only a discarded page is restored",
     );
 }
 

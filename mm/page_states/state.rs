@@ -49,6 +49,9 @@ pub(crate) enum Op {
     MakeStable,
     /// The host drops the contents of a page it may drop.
     HostDiscard,
+    /// The emulated host takes back a discard it lost a race for, before
+    /// it touched the contents.  A real host never does.
+    HostRestore,
 }
 
 /// Why an [`Op`] left a page's state as it was.
@@ -152,6 +155,8 @@ impl Entry {
             (Op::HostDiscard, Volatile | PotVolatile, Resident) => Self::new(Volatile, Zero),
             (Op::HostDiscard, Unused, _) => Self::new(Unused, Zero),
             (Op::HostDiscard, _, _) => return Err(Refused::Invalid),
+            (Op::HostRestore, Volatile, Zero) => Self::new(Volatile, Resident),
+            (Op::HostRestore, _, _) => return Err(Refused::Invalid),
         };
         // INVARIANT: every arm above yields a valid pair.
         debug_assert!(Self::valid(next.usage, next.content));

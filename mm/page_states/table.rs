@@ -27,17 +27,17 @@
 //!
 //! - [`Table::try_guard`] sets the guard bit with a fully ordered
 //!   compare-and-exchange before the checks read the folio;
-//! - [`Table::update`] (make stable, host discard, free, allocate) waits
-//!   while the guard is held, and changes the byte with a compare-and-
-//!   exchange;
+//! - [`Table::update`] (make stable with ESSA, host discard) waits while
+//!   the guard is held, and changes the byte with a compare-and-exchange;
+//!   freeing and allocating, which nobody else can race with, use
+//!   [`Table::update_unshared`];
 //! - a task that took a reference (a fully ordered atomic) and then
 //!   updates sees the guard, or the guard holder's checks see its
 //!   reference: one of the two fully ordered operations comes first.
 //!
 //! The guard is a bit lock held for a few loads.  Its takers never wait
-//! for it; [`Table::update`] waits for its holder, which holds a
-//! reference to the folio, so the page is never being freed or allocated
-//! (the updates that run in interrupt context).  It nests inside every lock the hooks may hold
+//! for it (some run in interrupt context); [`Table::update`] waits for
+//! its holder, which holds a reference to the folio.  It nests inside every lock the hooks may hold
 //! (lruvec lock, page table lock, i_pages lock) and takes none itself.
 
 use crate::state::{Entry, Op, Refused};
@@ -173,6 +173,27 @@ impl Table {
                 Err(now) => old = now,
             }
         }
+    }
+
+    /// Applies `op` to page frame `pfn`, which nobody else can reach: the
+    /// page is being freed, or was just allocated.  Everyone else who
+    /// changes a page's state (the hooks, discard, the emulated host)
+    /// holds a reference to its folio, so a plain load and store do.
+    ///
+    /// This runs for every page the allocator hands out or takes back, so
+    /// allocation is a store, and freeing a load and a store.
+    pub(crate) fn update_unshared(&self, pfn: usize, op: Op) {
+        let Some(byte) = self.byte(pfn) else {
+            return;
+        };
+        let new = match op {
+            Op::SetStable => Entry::STABLE,
+            _ => match decode(byte.load(Ordering::Relaxed) & !GUARD).apply(op) {
+                Ok(new) => new,
+                Err(_) => return,
+            },
+        };
+        byte.store(new.to_bits(), Ordering::Relaxed);
     }
 
     /// Takes the guard of page frame `pfn`, unless someone else holds it.

@@ -90,12 +90,14 @@ impl Folio {
     ///
     /// `ptr` must be a valid folio that the caller keeps a reference to for
     /// `'a`.
+    #[inline]
     pub unsafe fn from_raw<'a>(ptr: *mut bindings::folio) -> &'a Self {
         // SAFETY: `Folio` is transparent; the caller guarantees validity.
         unsafe { &*ptr.cast() }
     }
 
     /// The raw folio.
+    #[inline]
     pub fn as_raw(&self) -> *mut bindings::folio {
         self.0.get()
     }
@@ -190,6 +192,7 @@ impl Folio {
     /// snapshot costs one access to the folio, not one call per flag; the
     /// flags may change right after, so decisions taken on a snapshot must
     /// be confirmed under a lock or by an atomic step.
+    #[inline]
     pub fn flags(&self) -> FolioFlags {
         // SAFETY: by the type invariant the folio is valid.
         let flags = unsafe { &raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.flags };
@@ -200,12 +203,14 @@ impl Folio {
 
     /// The folio's reference count.  Racy unless the caller excludes the
     /// other holders: use it for checks that a later atomic step confirms.
+    #[inline]
     pub fn ref_count(&self) -> i32 {
         // SAFETY: by the type invariant the folio is valid.
         unsafe { bindings::folio_ref_count(self.as_raw()) }
     }
 
     /// How many page table entries map the folio.
+    #[inline]
     pub fn mapcount(&self) -> i32 {
         // SAFETY: by the type invariant the folio is valid.
         unsafe { bindings::folio_mapcount(self.as_raw()) }
@@ -218,6 +223,7 @@ impl Folio {
     }
 
     /// The page frame number of the folio's first page.
+    #[inline]
     pub fn pfn(&self) -> usize {
         // SAFETY: by the type invariant the folio is valid.
         unsafe { bindings::folio_pfn(self.as_raw()) as usize }
@@ -226,6 +232,7 @@ impl Folio {
     /// Whether the folio belongs to a file's page cache: its mapping is an
     /// address space, neither tagged (anonymous, KSM, movable non-LRU) nor
     /// NULL.  Without the folio lock the answer may change at once.
+    #[inline]
     pub fn in_page_cache(&self) -> bool {
         let mapping = self.raw_mapping() as usize;
         let tags = (bindings::PAGE_MAPPING_ANON | bindings::PAGE_MAPPING_MOVABLE) as usize;
@@ -234,6 +241,7 @@ impl Folio {
 
     /// The raw `folio->mapping`: an `address_space`, or for anonymous
     /// folios an `anon_vma` tagged with `PAGE_MAPPING_ANON`.
+    #[inline]
     pub(super) fn raw_mapping(&self) -> *mut crate::ffi::c_void {
         // SAFETY: by the type invariant the folio is valid.
         unsafe {
@@ -310,11 +318,13 @@ pub struct FolioFlags(usize);
 
 impl FolioFlags {
     /// Whether `flag` was set.
+    #[inline]
     pub fn has(self, flag: PageFlag) -> bool {
         self.0 & (1usize << flag as u32) != 0
     }
 
     /// Whether any of `flags` was set.
+    #[inline]
     pub fn any(self, flags: &[PageFlag]) -> bool {
         flags.iter().any(|&f| self.has(f))
     }

@@ -405,4 +405,61 @@ TEST_F_TIMEOUT(files, census_follows_the_states, 200)
 	EXPECT_EQ(0, poisoned);
 }
 
+static int write_knob(const char *name, long value)
+{
+	char path[256], buf[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), SYSFS "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%ld\n", value);
+	n = write(fd, buf, n) == n ? 0 : -errno;
+	close(fd);
+	return n;
+}
+
+/* Pages whose contents the host keeps: neither free nor discarded. */
+static long resident_pages(void)
+{
+	return census("stable", "resident") + census("stable", "preserved") +
+	       census("volatile", "resident") + census("pot_volatile", "resident");
+}
+
+/*
+ * The periodic policy holds the resident footprint to a target: with the
+ * files' pages volatile, a target below the footprint makes the host
+ * discard on its own, and the files still read back intact.
+ */
+TEST_F_TIMEOUT(files, periodic_policy_holds_the_footprint, 200)
+{
+	long discarded0 = read_vmstat("page_states_discarded");
+	long resident, target, after;
+	size_t poisoned = 0, bad = 0;
+	int i;
+
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	resident = resident_pages();
+	/* 16 MiB less than now: the files' 32 MiB of volatile pages cover it. */
+	target = (resident - 4096) / 256;
+	ASSERT_EQ(0, write_knob("host_target_mib", target));
+	ASSERT_EQ(0, write_knob("host_period_ms", 20));
+	for (i = 0; i < 100 && resident_pages() > target * 256; i++)
+		usleep(50000);
+	ASSERT_EQ(0, write_knob("host_period_ms", 0));
+	ASSERT_EQ(0, write_knob("host_target_mib", 0));
+	after = resident_pages();
+	TH_LOG("periodic: resident %ld -> %ld pages, target %ld MiB, %ld discards",
+	       resident, after, target, read_vmstat("page_states_discarded") - discarded0);
+	EXPECT_GE(read_vmstat("page_states_discarded") - discarded0, 4096);
+	/* Allow for what the system allocated meanwhile. */
+	EXPECT_LE(after, target * 256 + 1024);
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+}
+
 TEST_HARNESS_MAIN
