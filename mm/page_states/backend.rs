@@ -38,6 +38,7 @@ impl Backend {
     /// The boot code sets `cmma_flag` to 0 when ESSA raises an operation
     /// exception (QEMU's TCG, or a hypervisor without CMMA), to 1 when ESSA
     /// works, and to 2 when the hypervisor also takes no-DAT hints.
+    #[inline]
     pub(crate) fn from_cmma_flag(cmma_flag: i32) -> Self {
         match cmma_flag {
             0 => Backend::Emulated,
@@ -47,6 +48,7 @@ impl Backend {
     }
 
     /// The backend this machine uses.
+    #[inline]
     pub(crate) fn current() -> Self {
         // SAFETY: `cmma_flag` is set once by the boot code, before the
         // kernel proper starts, and only read afterwards.
@@ -91,11 +93,8 @@ impl Backend {
         pages: usize,
     ) {
         if let Some(table) = table {
-            // SAFETY: the caller passes valid pages of the memory map.
-            let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
-            for i in 0..pages {
-                table.update_unshared(pfn + i, Op::SetUnused);
-            }
+            // SAFETY: the caller passes pages of the memory map.
+            unsafe { table.update_pages_unshared(page, pages, Op::SetUnused) };
         }
         if let Backend::Essa(_) = self {
             // SAFETY: the caller passes valid pages; ESSA only changes
@@ -116,11 +115,8 @@ impl Backend {
         pages: usize,
     ) {
         if let Some(table) = table {
-            // SAFETY: the caller passes valid pages of the memory map.
-            let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
-            for i in 0..pages {
-                table.update_unshared(pfn + i, Op::SetStable);
-            }
+            // SAFETY: the caller passes pages of the memory map.
+            unsafe { table.update_pages_unshared(page, pages, Op::SetStable) };
         }
         let Backend::Essa(mode) = self else {
             return;

@@ -17,6 +17,7 @@ pub(crate) enum Offer {
 
 /// Whether `folio` can never become volatile: swap-backed (anonymous or
 /// shmem) or large.  One load of the flags, for the hooks' fast path.
+#[inline]
 pub(crate) fn never(folio: &Folio) -> bool {
     folio.flags().any(&[PageFlag::SwapBacked, PageFlag::Head])
 }
@@ -24,6 +25,7 @@ pub(crate) fn never(folio: &Folio) -> bool {
 /// Whether a volatile `folio` is being written or worked on, so that the
 /// host would not drop it anyway: dirty, under writeback, or carrying
 /// private data.  One load of the flags.
+#[inline]
 pub(crate) fn busy(folio: &Folio) -> bool {
     folio
         .flags()

@@ -33,6 +33,7 @@ pub(crate) struct Core {
 
 impl Core {
     /// The core, if it runs in volatile mode.
+    #[inline]
     pub(crate) fn volatile() -> Option<Self> {
         if Mode::current() != Mode::Volatile {
             return None;
@@ -90,6 +91,7 @@ impl Core {
 
     /// Takes `folio`, which the caller holds a reference to, back from the
     /// host.  `Err` means the host discarded it.
+    #[inline]
     pub(crate) fn make_stable(self, folio: &Folio) -> Result<(), Refused> {
         let pfn = folio.pfn();
         if self.table.is_stable(pfn) {

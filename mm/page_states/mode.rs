@@ -25,6 +25,7 @@ static MODE: AtomicU8 = AtomicU8::new(Mode::Unused as u8);
 
 impl Mode {
     /// The mode in force.
+    #[inline]
     pub(crate) fn current() -> Self {
         match MODE.load(Ordering::Relaxed) {
             0 => Mode::Off,

@@ -110,6 +110,7 @@ impl Table {
     }
 
     /// The table in use, if the core has started.
+    #[inline]
     pub(crate) fn published() -> Option<Self> {
         let ptr = PUBLISHED.load(Ordering::Acquire);
         if ptr.is_null() {
@@ -123,12 +124,14 @@ impl Table {
 
     /// Whether page frame `pfn` is stable and nobody changes its state:
     /// the fast path of making a page stable, one load.
+    #[inline]
     pub(crate) fn is_stable(&self, pfn: usize) -> bool {
         self.byte(pfn).map_or(true, |b| {
             b.load(Ordering::Acquire) == Entry::STABLE.to_bits()
         })
     }
 
+    #[inline]
     fn byte(&self, pfn: usize) -> Option<&AtomicU8> {
         self.0.get(pfn)
     }
@@ -139,6 +142,7 @@ impl Table {
     }
 
     /// The state of page frame `pfn` (stable for frames outside the table).
+    #[inline]
     pub(crate) fn get(&self, pfn: usize) -> Entry {
         self.byte(pfn).map_or(Entry::STABLE, |b| {
             decode(b.load(Ordering::Relaxed) & !GUARD)
@@ -194,6 +198,24 @@ impl Table {
             },
         };
         byte.store(new.to_bits(), Ordering::Relaxed);
+    }
+
+    /// [`Table::update_unshared`] for the `pages` pages at `page`.
+    ///
+    /// # Safety
+    ///
+    /// `page` must head `pages` pages of the memory map.
+    pub(crate) unsafe fn update_pages_unshared(
+        &self,
+        page: *mut bindings::page,
+        pages: usize,
+        op: Op,
+    ) {
+        // SAFETY: the caller passes pages of the memory map.
+        let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
+        for i in 0..pages {
+            self.update_unshared(pfn + i, op);
+        }
     }
 
     /// Takes the guard of page frame `pfn`, unless someone else holds it.

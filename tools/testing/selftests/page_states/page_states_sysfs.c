@@ -19,63 +19,9 @@
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
+#include "page_states_util.h"
 
-#define DIR "/sys/kernel/mm/page_states/"
 #define WORKLOAD_PAGES 2048UL
-
-static int read_attr(const char *name, char *buf, size_t len)
-{
-	char path[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), DIR "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-/* Returns the /proc/vmstat counter @name, or -1 if there is none. */
-static long read_vmstat(const char *name)
-{
-	char key[64];
-	long value;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &value) == 2) {
-		if (!strcmp(key, name)) {
-			fclose(f);
-			return value;
-		}
-	}
-	fclose(f);
-	return -1;
-}
-
-/* Writes @value to the attribute @name; returns 0 or -errno. */
-static int write_attr(const char *name, const char *value)
-{
-	char path[256];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), DIR "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
 
 /* Allocates, touches and frees WORKLOAD_PAGES pages of anonymous memory. */
 static void workload(struct __test_metadata *_metadata)

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
+#include "page_states_util.h"
 
-#define SYSFS "/sys/kernel/mm/page_states/"
 #define CENSUS "/sys/kernel/debug/page_states/census"
 #define POISON "GPH discarded!!"
 #define FILE_MIB 8
@@ -53,55 +53,17 @@ static uint64_t pattern(int idx, size_t off)
 	return ((uint64_t)(idx + 1) << 56) ^ ((off / 8) * 0x9E3779B97F4A7C15ULL);
 }
 
-static int read_str(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
-static long read_vmstat(const char *name)
-{
-	char key[64];
-	long value;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &value) == 2) {
-		if (!strcmp(key, name)) {
-			fclose(f);
-			return value;
-		}
-	}
-	fclose(f);
-	return -1;
-}
-
 /* Has the emulated host discard up to @mib MiB; returns the pages it did. */
 static long pressure(unsigned int mib)
 {
 	char buf[32];
-	int fd = open(SYSFS "host_discard_mib", O_WRONLY);
-	int n;
+	int err;
 
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%u\n", mib);
-	if (write(fd, buf, n) != n) {
-		close(fd);
-		return -errno;
-	}
-	close(fd);
-	if (read_str(SYSFS "host_discard_mib", buf, sizeof(buf)))
+	snprintf(buf, sizeof(buf), "%u\n", mib);
+	err = write_attr("host_discard_mib", buf);
+	if (err)
+		return err;
+	if (read_attr("host_discard_mib", buf, sizeof(buf)))
 		return -1;
 	return strtol(buf, NULL, 10);
 }
@@ -110,9 +72,9 @@ static bool volatile_mode(void)
 {
 	char mode[32], backend[32];
 
-	return !read_str(SYSFS "mode", mode, sizeof(mode)) &&
-	       !read_str(SYSFS "backend", backend, sizeof(backend)) &&
-	       !strcmp(mode, "volatile\n") && !strcmp(backend, "emulated\n");
+	return !read_attr("mode", mode, sizeof(mode)) &&
+	       !read_attr("backend", backend, sizeof(backend)) &&
+	       !strcmp(mode, "volatile") && !strcmp(backend, "emulated");
 }
 
 /* Counts the words of @buf (file @idx from @off) that are not the pattern. */
@@ -407,17 +369,10 @@ TEST_F_TIMEOUT(files, census_follows_the_states, 200)
 
 static int write_knob(const char *name, long value)
 {
-	char path[256], buf[32];
-	int fd, n;
+	char buf[32];
 
-	snprintf(path, sizeof(path), SYSFS "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", value);
-	n = write(fd, buf, n) == n ? 0 : -errno;
-	close(fd);
-	return n;
+	snprintf(buf, sizeof(buf), "%ld\n", value);
+	return write_attr(name, buf);
 }
 
 /* Pages whose contents the host keeps: neither free nor discarded. */
