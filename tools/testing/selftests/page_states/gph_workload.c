@@ -204,7 +204,7 @@ static long meminfo_kib(const char *key)
 
 static int report_coverage(void)
 {
-	long unused = 0, hinted = 0, n, ideal;
+	long unused = 0, hinted = 0, n, ideal, free, clean;
 	char usage[32], content[32];
 	FILE *f = fopen("/sys/kernel/debug/page_states/census", "r");
 
@@ -218,13 +218,17 @@ static int report_coverage(void)
 	}
 	fclose(f);
 	/* Free memory plus clean page cache, in pages. */
-	ideal = (meminfo_kib("MemFree") + meminfo_kib("Active(file)") +
-		 meminfo_kib("Inactive(file)") - meminfo_kib("Dirty") -
-		 meminfo_kib("Writeback")) / 4;
+	free = meminfo_kib("MemFree") / 4;
+	clean = (meminfo_kib("Active(file)") + meminfo_kib("Inactive(file)") -
+		 meminfo_kib("Dirty") - meminfo_kib("Writeback")) / 4;
+	ideal = free + clean;
 	printf("GPH-RESULT unused_pages %ld\n", unused);
 	printf("GPH-RESULT volatile_pages %ld\n", hinted);
+	printf("GPH-RESULT free_pages %ld\n", free);
+	printf("GPH-RESULT clean_cache_pages %ld\n", clean);
 	printf("GPH-RESULT ideal_pages %ld\n", ideal);
 	printf("GPH-RESULT coverage %.4f\n", (double)(unused + hinted) / ideal);
+	printf("GPH-RESULT cache_coverage %.4f\n", (double)hinted / clean);
 	return 0;
 }
 
