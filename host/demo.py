@@ -134,7 +134,7 @@ class Boot:
 
 def svg_plot(boots, path):
     """RSS over time for each boot, as an SVG line chart."""
-    w, h, left, bottom, top, right = 760, 420, 70, 50, 30, 20
+    w, h, left, bottom, top, right = 800, 420, 70, 50, 30, 60
     tmax = max(s[0] for b in boots for s in b.samples) or 1
     rmax = max(s[1] for b in boots for s in b.samples) / 1024 * 1.1 or 1
     colours = ["#1f77b4", "#d62728", "#2ca02c"]
