@@ -1,5 +1,5 @@
 # GPH front door.  Everything is built in .cache/ (ignored by git).
-.PHONY: all run bench check shell series series-build deps tree clean help
+.PHONY: all run bench bench-hotpath check shell series series-build deps tree clean help
 
 all: run
 
@@ -7,6 +7,7 @@ help:
 	@echo "make run           boot the s390x guest: QEMU's RSS under host pressure,"
 	@echo "                   free page reporting alone vs GPH, and a plot"
 	@echo "make bench         P1-P3: memory returned, hot-path overhead, coverage"
+	@echo "make bench-hotpath P2 alone, with page_states=off, unused and volatile"
 	@echo "make check         every test: host checks, KUnit, kselftests"
 	@echo "make shell         boot the guest with an interactive shell"
 	@echo "make series        the project as a patch series, checkpatch'ed"
@@ -18,6 +19,9 @@ run:
 
 bench:
 	@host/run.sh bench
+
+bench-hotpath:
+	@host/run.sh hotpath
 
 shell:
 	@host/run.sh shell

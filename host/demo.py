@@ -13,6 +13,8 @@ under the last "GPH-PHASE name" line.
   demo.py bench  the same two boots with the guest clock counting
                  instructions (-icount), plus the hot-path timings; prints
                  P1, P2 and P3 as ratios of figures from this one run
+  demo.py hotpath  P2 alone, in seconds: the hot-path timings with
+                 page_states=off, unused and volatile, as ratios to off
 """
 
 import argparse
@@ -175,15 +177,41 @@ def svg_plot(boots, path):
         f.write("\n".join(out) + "\n")
 
 
+HOTPATH = [("anon_fault_ns", "anonymous page fault"),
+           ("file_fault_ns", "file page fault"),
+           ("cached_read_ns", "cached read() of 4 KiB")]
+
+
+def hotpath(args):
+    """P2 alone: one short boot per mode, each timing the hot paths with
+    the guest clock counting instructions.  page_states=unused isolates the
+    allocator's hooks, volatile adds the page-cache hooks."""
+    boots = [Boot(label, mode, "hotpath", args.mib, True)
+             for label, mode in (("hinting off", "off"), ("unused pages", "unused"),
+                                 ("volatile page cache", "volatile"))]
+    for b in boots:
+        b.run(args.kernel, args.initrd, args.disk)
+    off = boots[0]
+    print()
+    print(f"{'':24} " + " ".join(f"{'page_states=' + b.mode:>24}" for b in boots))
+    for key, name in HOTPATH:
+        print(f"{name:24} " + " ".join(
+            f"{b.result('hotpath', key):9.1f} ns = {b.result('hotpath', key) / off.result('hotpath', key):.3f}"
+            .rjust(24) for b in boots))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["run", "bench"])
+    p.add_argument("what", choices=["run", "bench", "hotpath"])
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk", required=True)
     p.add_argument("--mib", type=int, default=160, help="MiB of files the guest reads")
     args = p.parse_args()
 
+    if args.what == "hotpath":
+        hotpath(args)
+        return
     bench = args.what == "bench"
     # Free page reporting alone: no page states at all for the bench's
     # hot-path baseline, mainline's unused states for the demo.
@@ -227,9 +255,7 @@ def main():
           f"{fpr.returned_mib() / args.mib:.1%}; QEMU's heap grows while it handles the reports)")
     print("P2  hot-path time with hinting on / off (page_states=volatile / off;"
           " guest clock counts instructions; goal <= 1.03):")
-    for key, name in [("anon_fault_ns", "anonymous page fault"),
-                      ("file_fault_ns", "file page fault"),
-                      ("cached_read_ns", "cached read() of 4 KiB")]:
+    for key, name in HOTPATH:
         on, off = gph.result("hotpath", key), fpr.result("hotpath", key)
         print(f"      {name:24} {on:9.1f} ns / {off:9.1f} ns = {on / off:.3f}")
     cov = gph.result("coverage", "coverage")

@@ -4,6 +4,7 @@
 # pressure, once with free page reporting alone and once with GPH; QEMU's
 # RSS before and after, the re-read time, and a plot of RSS over time.
 # `make bench`: the same boots, measured for P1-P3 (host/demo.py).
+# `make bench-hotpath`: P2 alone, one short boot per page_states= mode.
 # `make shell`: the run guest with an interactive shell.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -23,6 +24,6 @@ if [ "$what" = shell ]; then
 		--kernel "$kernel" --initrd "$initrd" --disk "$disk" \
 		--append page_states=volatile
 fi
-step "booting the s390x guest twice (qemu-system-s390x, TCG): $what"
+step "booting the s390x guest once per mode (qemu-system-s390x, TCG): $what"
 exec python3 "$GPH_ROOT/host/demo.py" "$what" \
 	--kernel "$kernel" --initrd "$initrd" --disk "$disk"

@@ -8,23 +8,69 @@
  * declarations at build time.  The inline wrappers are the hooks that mm
  * calls: each is a static branch that is off unless the core runs with
  * page_states=volatile, and nothing at all without CONFIG_PAGE_STATES.
+ * With the branch on, a hook reads the page's byte of the core's state
+ * table and calls into the core only when the byte says that the core has
+ * something to do: the page-cache hot paths cost a few loads per folio.
  */
 #ifndef _LINUX_PAGE_STATES_H
 #define _LINUX_PAGE_STATES_H
 
 #include <linux/jump_label.h>
+#include <linux/mm_types.h>
+#include <linux/page-flags.h>
+#include <linux/pagevec.h>
+#include <linux/pgtable.h>
 #include <linux/types.h>
 
-struct page;
-struct folio;
-struct folio_batch;
 struct work_struct;
 
 #ifdef CONFIG_PAGE_STATES
+/*
+ * The core's state table (mm/page_states/table.rs): one byte per page
+ * frame below @pfns, published when the core starts, never with
+ * page_states=off.  The hooks below only read it, to skip the call into
+ * the core when a page's byte already says that the core has nothing to
+ * do.  A byte of PAGE_STATES_STABLE is a stable page whose state nobody
+ * is changing; a lookup must go through the core when the byte has a bit
+ * of @take_mask set, which the core chooses for its backend.
+ *
+ * With SPARSEMEM_VMEMMAP a page's pfn is its offset in the memory map, so
+ * the byte of the page at address @p is at @by_page + @p / sizeof(struct
+ * page): the hooks find it from the page's address alone.  They need no
+ * bounds check: @pfns is max_pfn, and on s390 every page lies below it,
+ * hotplugged standby memory included (setup_arch() derives max_pfn from
+ * the identity mapping, and the SCLP memory code clamps hotplug to it).
+ */
+struct page_states_table {
+	u8 *bytes;
+	unsigned long pfns;
+	unsigned long by_page;
+	u8 take_mask;
+};
+
+extern struct page_states_table page_states_table;
+
+#define PAGE_STATES_STABLE	0
+
+/* The core publishes its table; the inline hooks read it from then on. */
+void page_states_publish_table(u8 *bytes, unsigned long pfns, u8 take_mask);
+
+void __page_states_free(unsigned long pfn, unsigned int order);
+void __page_states_alloc(unsigned long pfn, unsigned int order);
+
 /* @page heads 2^@order pages that are being freed: they become unused. */
-void page_states_free(struct page *page, unsigned int order);
+static inline void page_states_free(struct page *page, unsigned int order)
+{
+	if (READ_ONCE(page_states_table.bytes))
+		__page_states_free(page_to_pfn(page), order);
+}
+
 /* @page heads 2^@order pages that were just allocated: they become stable. */
-void page_states_alloc(struct page *page, unsigned int order);
+static inline void page_states_alloc(struct page *page, unsigned int order)
+{
+	if (READ_ONCE(page_states_table.bytes))
+		__page_states_alloc(page_to_pfn(page), order);
+}
 
 DECLARE_STATIC_KEY_FALSE(page_states_volatile_key);
 
@@ -43,27 +89,60 @@ void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);
 void __page_states_folio_idle(struct folio *folio);
 bool __page_states_get_folio(struct folio *folio);
-void __page_states_get_batch(struct folio_batch *fbatch);
+void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first);
 bool __page_states_make_stable(struct folio *folio);
+
+/* @folio's byte in the table. */
+static inline u8 page_states_byte(const struct folio *folio)
+{
+	unsigned long page = (unsigned long)&folio->page;
+
+	return READ_ONCE(*(u8 *)(page_states_table.by_page +
+				 page / sizeof(struct page)));
+}
+
+/*
+ * Whether the core may want to make @folio volatile: a stable folio that
+ * is not swap-backed (anonymous or shmem).  A page-cache folio in use is
+ * volatile already, and costs the load of its byte.  The hooks only run
+ * with the volatile key on, after the table is published.
+ */
+static inline bool page_states_may_offer(struct folio *folio)
+{
+	return page_states_byte(folio) == PAGE_STATES_STABLE &&
+	       !folio_test_swapbacked(folio);
+}
+
+/* Whether a lookup of @folio must go through the core: see take_mask. */
+static inline bool page_states_must_take(struct folio *folio)
+{
+	return page_states_byte(folio) & page_states_table.take_mask;
+}
 
 /* The caller is about to drop its reference: the folio may go volatile. */
 static inline void page_states_folio_put(struct folio *folio)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_may_offer(folio))
 		__page_states_folio_put(folio);
 }
 
 /* An LRU batch, holding one reference, put @folio on its LRU list. */
 static inline void page_states_lru_add(struct folio *folio)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_may_offer(folio))
 		__page_states_lru_add(folio);
 }
 
-/* @folio was unlocked or finished I/O; the caller need not hold a reference. */
+/*
+ * @folio was unlocked after a read or a fault mapped it; the caller need
+ * not hold a reference.
+ */
 static inline void page_states_folio_idle(struct folio *folio)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_may_offer(folio))
 		__page_states_folio_idle(folio);
 }
 
@@ -74,7 +153,8 @@ static inline void page_states_folio_idle(struct folio *folio)
  */
 static inline bool page_states_get_folio(struct folio *folio)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
 		return __page_states_get_folio(folio);
 	return true;
 }
@@ -82,8 +162,16 @@ static inline bool page_states_get_folio(struct folio *folio)
 /* A page cache read holds @fbatch; it is cut at a discarded folio. */
 static inline void page_states_get_batch(struct folio_batch *fbatch)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
-		__page_states_get_batch(fbatch);
+	unsigned int i;
+
+	if (!static_branch_unlikely(&page_states_volatile_key))
+		return;
+	for (i = 0; i < folio_batch_count(fbatch); i++) {
+		if (page_states_must_take(fbatch->folios[i])) {
+			__page_states_get_batch(fbatch, i);
+			return;
+		}
+	}
 }
 
 /*
@@ -92,7 +180,8 @@ static inline void page_states_get_batch(struct folio_batch *fbatch)
  */
 static inline bool page_states_make_stable(struct folio *folio)
 {
-	if (static_branch_unlikely(&page_states_volatile_key))
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
 		return __page_states_make_stable(folio);
 	return true;
 }

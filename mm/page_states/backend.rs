@@ -9,7 +9,7 @@
 
 use crate::{
     essa,
-    state::{Content, Op, Refused},
+    state::{Content, Entry, Op, Refused},
     table::Table,
 };
 use kernel::{bindings, str::CStr};
@@ -81,53 +81,48 @@ impl Backend {
         self == Backend::Emulated
     }
 
-    /// Marks the `pages` pages at `page`, which are being freed, unused.
+    /// The bits of a table byte that send a page-cache lookup through
+    /// the core (`page_states_must_take()` in `<linux/page-states.h>`).
     ///
-    /// # Safety
-    ///
-    /// `page` must head `pages` pages that are being freed.
-    pub(crate) unsafe fn set_unused(
-        self,
-        table: Option<Table>,
-        page: *mut bindings::page,
-        pages: usize,
-    ) {
-        if let Some(table) = table {
-            // SAFETY: the caller passes pages of the memory map.
-            unsafe { table.update_pages_unshared(page, pages, Op::SetUnused) };
-        }
-        if let Backend::Essa(_) = self {
-            // SAFETY: the caller passes valid pages; ESSA only changes
-            // their state, and a freed page may be discarded.
-            unsafe { bindings::__set_page_unused(bindings::page_to_virt(page), pages as _) };
+    /// With ESSA that is every byte but a stable, unguarded page's: a page
+    /// in use must be stable, and a lookup that finds the guard held must
+    /// wait for its holder.  The emulated host's lookups only check for a
+    /// discard (see [`Backend::make_stable`]): only a page whose contents
+    /// the host dropped needs the core.
+    pub(crate) fn take_mask(self) -> u8 {
+        match self {
+            Backend::Emulated => Entry::CONTENT_ZERO,
+            Backend::Essa(_) => u8::MAX,
         }
     }
 
-    /// Marks the `pages` pages at `page`, which were just allocated, stable.
+    /// Marks the `pages` page frames from `pfn`, which are being freed,
+    /// unused.
     ///
     /// # Safety
     ///
-    /// `page` must head `pages` pages that were just allocated.
-    pub(crate) unsafe fn set_stable(
-        self,
-        table: Option<Table>,
-        page: *mut bindings::page,
-        pages: usize,
-    ) {
-        if let Some(table) = table {
-            // SAFETY: the caller passes pages of the memory map.
-            unsafe { table.update_pages_unshared(page, pages, Op::SetStable) };
+    /// The pages must be being freed.
+    #[inline]
+    pub(crate) unsafe fn set_unused(self, table: &Table, pfn: usize, pages: usize) {
+        if let Backend::Essa(_) = self {
+            // SAFETY: the caller passes pages that are being freed.
+            unsafe { essa::set_unused(pfn, pages) };
         }
-        let Backend::Essa(mode) = self else {
-            return;
-        };
-        // SAFETY: the caller passes valid pages.
-        let addr = unsafe { bindings::page_to_virt(page) };
-        match mode {
-            // SAFETY: ESSA only changes the state of the pages at `addr`.
-            StableMode::Dat => unsafe { bindings::__set_page_stable_dat(addr, pages as _) },
-            // SAFETY: as above.
-            StableMode::NoDat => unsafe { bindings::__set_page_stable_nodat(addr, pages as _) },
+        table.update_unshared(pfn, pages, Op::SetUnused);
+    }
+
+    /// Marks the `pages` page frames from `pfn`, which were just
+    /// allocated, stable.
+    ///
+    /// # Safety
+    ///
+    /// The pages must have been just allocated.
+    #[inline]
+    pub(crate) unsafe fn set_stable(self, table: &Table, pfn: usize, pages: usize) {
+        table.update_unshared(pfn, pages, Op::SetStable);
+        if let Backend::Essa(mode) = self {
+            // SAFETY: the caller passes pages that were just allocated.
+            unsafe { essa::set_stable(pfn, pages, mode) };
         }
     }
 

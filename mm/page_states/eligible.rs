@@ -22,16 +22,6 @@ pub(crate) fn never(folio: &Folio) -> bool {
     folio.flags().any(&[PageFlag::SwapBacked, PageFlag::Head])
 }
 
-/// Whether a volatile `folio` is being written or worked on, so that the
-/// host would not drop it anyway: dirty, under writeback, or carrying
-/// private data.  One load of the flags.
-#[inline]
-pub(crate) fn busy(folio: &Folio) -> bool {
-    folio
-        .flags()
-        .any(&[PageFlag::Dirty, PageFlag::Writeback, PageFlag::Private])
-}
-
 /// Whether `folio` may become volatile, given that the caller holds
 /// `extra_refs` references to it besides its mappings and the page cache.
 ///

@@ -3,7 +3,10 @@
 //! The s390 ESSA instruction: the commands the core issues, and the
 //! previous state ESSA returns, decoded into an [`Entry`].
 
-use crate::state::{Content, Entry, Usage};
+use crate::{
+    backend::StableMode,
+    state::{Content, Entry, Usage},
+};
 use kernel::bindings;
 
 /// An ESSA command (the instruction's third operand).
@@ -26,6 +29,42 @@ pub(crate) fn execute(pfn: usize, command: Command) -> usize {
     // SAFETY: ESSA only changes the state of the page at `paddr`; the
     // callers hold the page's guard, so the guest's view stays in step.
     unsafe { bindings::page_states_essa(paddr as _, command as u8) as usize }
+}
+
+/// The kernel address of page frame `pfn`, as the allocator-side ESSA
+/// wrappers of `<asm/page-states.h>` take it.
+fn virt(pfn: usize) -> *mut kernel::ffi::c_void {
+    // SAFETY: pure address arithmetic on the memory map.
+    unsafe { bindings::page_to_virt(bindings::pfn_to_page(pfn as _)) }
+}
+
+/// Tells the hypervisor that the `pages` page frames from `pfn` are
+/// unused, as mainline's `arch_free_page()` does.
+///
+/// # Safety
+///
+/// The pages must be being freed: the hypervisor may discard them.
+#[inline(never)]
+pub(crate) unsafe fn set_unused(pfn: usize, pages: usize) {
+    // SAFETY: the caller passes pages whose contents are not needed.
+    unsafe { bindings::__set_page_unused(virt(pfn), pages as _) };
+}
+
+/// Tells the hypervisor that the `pages` page frames from `pfn` are
+/// stable, as mainline's `arch_alloc_page()` does.
+///
+/// # Safety
+///
+/// The pages must have been just allocated.
+#[inline(never)]
+pub(crate) unsafe fn set_stable(pfn: usize, pages: usize, mode: StableMode) {
+    let addr = virt(pfn);
+    match mode {
+        // SAFETY: ESSA only changes the state of the pages at `addr`.
+        StableMode::Dat => unsafe { bindings::__set_page_stable_dat(addr, pages as _) },
+        // SAFETY: as above.
+        StableMode::NoDat => unsafe { bindings::__set_page_stable_nodat(addr, pages as _) },
+    }
 }
 
 /// Decodes ESSA's result: the usage state in bits 2-3 (stable, unused,

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Guest page hinting: what the Rust core needs from C-only kernel
- * facilities.  The static key behind the volatile hooks, the boot
- * parameter, the emulated host's periodic work, and a walk of the free
- * lists.  Everything else is in the Rust core (page_states.rs).
+ * facilities.  The static key behind the volatile hooks, the table they
+ * read, the boot parameter, the emulated host's periodic work, and a walk
+ * of the free lists.  Everything else is in the Rust core (page_states.rs).
  */
 #include <linux/init.h>
 #include <linux/jump_label.h>
@@ -13,6 +13,28 @@
 #include <linux/workqueue.h>
 
 DEFINE_STATIC_KEY_FALSE(page_states_volatile_key);
+
+struct page_states_table page_states_table __read_mostly;
+
+/*
+ * The volatile hooks in <linux/page-states.h> are enabled after this, and
+ * the static key's text patching orders them behind it.
+ */
+void page_states_publish_table(u8 *bytes, unsigned long pfns, u8 take_mask)
+{
+	/* page_to_pfn(page) == page - pfn_to_page(0) (SPARSEMEM_VMEMMAP). */
+	unsigned long map = (unsigned long)pfn_to_page(0);
+
+	page_states_table.pfns = pfns;
+	page_states_table.by_page = (unsigned long)bytes -
+				    map / sizeof(struct page);
+	page_states_table.take_mask = take_mask;
+	/*
+	 * The allocator's hooks and the core test the bytes pointer before
+	 * they read the rest (the core with an acquire load): publish it last.
+	 */
+	smp_store_release(&page_states_table.bytes, bytes);
+}
 
 void page_states_enable_volatile_hooks(void)
 {

@@ -22,7 +22,7 @@ use crate::{
     stats::{self, Event},
     table::Table,
 };
-use kernel::{bindings, mm::folio::Folio, types::ARef};
+use kernel::{bindings, ffi::c_uint, mm::folio::Folio, types::ARef};
 
 /// What the hooks work with once the core runs in volatile mode.
 #[derive(Clone, Copy)]
@@ -52,18 +52,12 @@ impl Core {
             return;
         }
         let pfn = folio.pfn();
+        // Already offered (the common case for a page in use, which the
+        // inline hooks filter out before they call the core), or
+        // discarded.  The emulated host keeps a volatile page volatile
+        // while the guest uses it, and refuses to discard it while it is
+        // dirty, under writeback or referenced.
         if !self.table.is_stable(pfn) {
-            // Already offered (the common case for a page in use), or
-            // discarded.  A page the emulated host holds as volatile while
-            // the guest writes to it is taken back here, so that the
-            // census shows it stable (the host would not drop it: it is
-            // dirty or busy).
-            if self.backend == Backend::Emulated
-                && eligible::busy(folio)
-                && self.table.update(pfn, Op::MakeStable).is_ok()
-            {
-                stats::count(Event::Stable, 1);
-            }
             return;
         }
         let allow_mapped = self.backend.allows_mapped();
@@ -168,8 +162,8 @@ pub(crate) unsafe extern "C" fn __page_states_lru_add(folio: *mut bindings::foli
     unsafe { __page_states_folio_put(folio) }
 }
 
-/// Hook: `folio` was unlocked or finished I/O.  The caller may hold no
-/// reference of its own, so the hook takes one.
+/// Hook: `folio` finished a read, or a fault mapped it and unlocked it.
+/// The caller may hold no reference of its own, so the hook takes one.
 ///
 /// # Safety
 ///
@@ -217,22 +211,27 @@ pub(crate) unsafe extern "C" fn __page_states_get_folio(folio: *mut bindings::fo
     false
 }
 
-/// Hook: a page cache read found the folios of `fbatch`.  Cuts the batch
-/// at the first folio the host discarded, which goes through discard; the
-/// caller reads the rest of the range on its slow path.  May sleep.
+/// Hook: a page cache read found the folios of `fbatch`, and the one at
+/// `first` may have been discarded (the ones before it were not).  Cuts
+/// the batch at the first folio the host discarded, which goes through
+/// discard; the caller reads the rest of the range on its slow path.  May
+/// sleep.
 ///
 /// # Safety
 ///
 /// `fbatch` must be a batch of folios the caller holds references to.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn __page_states_get_batch(fbatch: *mut bindings::folio_batch) {
+pub(crate) unsafe extern "C" fn __page_states_get_batch(
+    fbatch: *mut bindings::folio_batch,
+    first: c_uint,
+) {
     let Some(core) = Core::volatile() else {
         return;
     };
     // SAFETY: the caller passes its batch.
     let fbatch = unsafe { &mut *fbatch };
     let nr = usize::from(fbatch.nr);
-    for i in 0..nr {
+    for i in (first as usize)..nr {
         // SAFETY: the batch holds a reference to each of its folios.
         let folio = unsafe { Folio::from_raw(fbatch.folios[i]) };
         if core.make_stable(folio).is_ok() {
@@ -305,5 +304,5 @@ const _: [FolioCheck; 2] = [
     __page_states_make_stable,
     bindings::__page_states_make_stable,
 ];
-const _: [unsafe extern "C" fn(*mut bindings::folio_batch); 2] =
+const _: [unsafe extern "C" fn(*mut bindings::folio_batch, c_uint); 2] =
     [__page_states_get_batch, bindings::__page_states_get_batch];

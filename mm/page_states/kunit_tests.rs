@@ -9,11 +9,10 @@ use crate::{
     essa,
     mode::{self, Mode},
     state::{Content, Entry, Op, Refused, Usage},
-    stats::{self, Event},
     table::Table,
 };
 use core::sync::atomic::AtomicU8;
-use kernel::{error::code::EINVAL, kunit::suite::Test, page::Page, prelude::*};
+use kernel::{bindings, error::code::EINVAL, kunit::suite::Test, page::Page, prelude::*};
 
 const USAGES: [Usage; 4] = [
     Usage::Stable,
@@ -256,31 +255,76 @@ fn backend_follows_cmma_flag(test: &mut Test) {
     );
 }
 
-fn hooks_count_allocation_and_free(test: &mut Test) {
-    let allocated = stats::sum(Event::Allocated);
-    let freed = stats::sum(Event::Freed);
-    let Ok(page) = Page::alloc_page(GFP_KERNEL) else {
-        test.expect(false, "a page can be allocated");
+static MASK_BYTES: [AtomicU8; 1] = [const { AtomicU8::new(0) }; 1];
+
+fn take_mask_sends_what_the_core_must_see(test: &mut Test) {
+    let table = Table::from_static(&MASK_BYTES);
+    let emulated = Backend::Emulated.take_mask();
+    let essa = Backend::Essa(StableMode::Dat).take_mask();
+    for usage in USAGES {
+        for content in CONTENTS {
+            let Some(entry) = Entry::from_parts(usage, content) else {
+                continue;
+            };
+            let bits = entry.to_bits();
+            if entry.discarded() {
+                test.expect(
+                    bits & emulated != 0,
+                    "a discarded page's lookup goes through the core",
+                );
+            }
+            test.expect(
+                (bits & essa == 0) == (entry == Entry::STABLE),
+                "with ESSA, every page but a stable one goes through the core",
+            );
+        }
+    }
+    // The states a page-cache folio can be in, and what the emulated
+    // host's lookup makes of them when the hooks skip the core.
+    let _ = table.update(0, Op::SetVolatile { writable: false });
+    test.expect(
+        table.get(0).to_bits() & emulated == 0
+            && Backend::Emulated.make_stable(&table, 0) == Ok(false),
+        "a volatile page the host kept needs nothing from the core",
+    );
+    let _ = table.update(0, Op::HostDiscard);
+    test.expect(
+        table.get(0).to_bits() & emulated != 0
+            && Backend::Emulated.make_stable(&table, 0) == Err(Refused::Discarded),
+        "a discarded one does",
+    );
+    let _ = table.update(0, Op::SetStable);
+}
+
+fn allocator_hooks_reach_the_table(test: &mut Test) {
+    let Some(table) = Table::published() else {
+        test.expect(
+            Mode::current() == Mode::Off,
+            "only page_states=off runs without a table",
+        );
         return;
     };
-    let counted = stats::sum(Event::Allocated) > allocated;
-    drop(page);
-    let counted_free = stats::sum(Event::Freed) > freed;
-    if Mode::current() == Mode::Off {
+    // A freed page may be handed out again at once, by another task or an
+    // interrupt, and is stable again then: a few tries see it unused.
+    let mut seen_unused = false;
+    for _ in 0..16 {
+        let Ok(page) = Page::alloc_page(GFP_KERNEL) else {
+            test.expect(false, "a page can be allocated");
+            return;
+        };
+        // SAFETY: `page` is a page of the memory map.
+        let pfn = unsafe { bindings::page_to_pfn(page.as_ptr()) } as usize;
         test.expect(
-            !counted && !counted_free,
-            "page_states=off: the hooks do nothing",
+            table.get(pfn) == Entry::STABLE,
+            "page_states_alloc() makes an allocated page stable",
         );
-    } else {
-        test.expect(
-            counted,
-            "allocating a page goes through page_states_alloc()",
-        );
-        test.expect(
-            counted_free,
-            "freeing a page goes through page_states_free()",
-        );
+        drop(page);
+        if table.get(pfn).usage() == Usage::Unused {
+            seen_unused = true;
+            break;
+        }
     }
+    test.expect(seen_unused, "page_states_free() makes a freed page unused");
 }
 
 kernel::kunit_test_suite!(
@@ -294,6 +338,7 @@ kernel::kunit_test_suite!(
         essa_results_decode,
         boot_parameter,
         backend_follows_cmma_flag,
-        hooks_count_allocation_and_free,
+        take_mask_sends_what_the_core_must_see,
+        allocator_hooks_reach_the_table,
     ]
 );

@@ -37,7 +37,6 @@ mod table;
 use backend::Backend;
 use mode::Mode;
 use state::Op;
-use stats::Event;
 use table::Table;
 
 module! {
@@ -74,7 +73,7 @@ impl kernel::Module for PageStates {
             backend.reason()
         );
         let census = if mode != Mode::Off {
-            Table::new_static()?.publish();
+            Table::new_static()?.publish(backend.take_mask());
             // SAFETY: FFI call; it calls `page_states_mark_free`, which only
             // touches the table.
             unsafe { bindings::page_states_mark_free_blocks() };
@@ -93,45 +92,83 @@ impl kernel::Module for PageStates {
     }
 }
 
-/// Marks the 2^`order` pages at `page`, which are being freed, unused.
+/// Marks the 2^`order` page frames from `pfn`, which are being freed,
+/// unused.  `page_states_free()` calls it once the table is published.
+///
+/// This runs at every free.  The common case, one stable page of the
+/// emulated host's, is a load and a store, without a stack frame; all
+/// else is in [`free_pages`].
 ///
 /// # Safety
 ///
-/// `page` must head 2^`order` pages that the page allocator is freeing.
+/// The pages must be being freed by the page allocator.
 #[no_mangle]
-pub unsafe extern "C" fn page_states_free(page: *mut bindings::page, order: c_uint) {
-    if Mode::current() == Mode::Off {
-        return;
+pub unsafe extern "C" fn __page_states_free(pfn: usize, order: c_uint) {
+    if order == 0 && Backend::current() == Backend::Emulated {
+        if let Some(table) = Table::published() {
+            if table.set_unused_if_stable(pfn) {
+                return;
+            }
+        }
     }
-    let pages = 1usize << order;
-    stats::count(Event::Freed, pages);
     // SAFETY: the caller passes pages that are being freed.
-    unsafe { Backend::current().set_unused(Table::published(), page, pages) };
+    unsafe { free_pages(pfn, order) }
 }
 
-/// Marks the 2^`order` pages at `page`, which were just allocated, stable.
+/// [`__page_states_free`] for the other cases.
 ///
 /// # Safety
 ///
-/// `page` must head 2^`order` pages that the page allocator just allocated.
-#[no_mangle]
-pub unsafe extern "C" fn page_states_alloc(page: *mut bindings::page, order: c_uint) {
-    if Mode::current() == Mode::Off {
-        return;
+/// The pages must be being freed by the page allocator.
+#[inline(never)]
+unsafe fn free_pages(pfn: usize, order: c_uint) {
+    if let Some(table) = Table::published() {
+        // SAFETY: the caller passes pages that are being freed.
+        unsafe { Backend::current().set_unused(&table, pfn, 1 << order) };
     }
-    let pages = 1usize << order;
-    stats::count(Event::Allocated, pages);
+}
+
+/// Marks the 2^`order` page frames from `pfn`, which were just allocated,
+/// stable.  `page_states_alloc()` calls it once the table is published.
+///
+/// This runs at every allocation.  The common case, one page with the
+/// emulated host, is a store, without a stack frame; all else is in
+/// [`alloc_pages`].
+///
+/// # Safety
+///
+/// The pages must have been just allocated by the page allocator.
+#[no_mangle]
+pub unsafe extern "C" fn __page_states_alloc(pfn: usize, order: c_uint) {
+    if order == 0 && Backend::current() == Backend::Emulated {
+        if let Some(table) = Table::published() {
+            table.set_stable_unshared(pfn);
+            return;
+        }
+    }
     // SAFETY: the caller passes pages that were just allocated.
-    unsafe { Backend::current().set_stable(Table::published(), page, pages) };
+    unsafe { alloc_pages(pfn, order) }
+}
+
+/// [`__page_states_alloc`] for the other cases.
+///
+/// # Safety
+///
+/// The pages must have been just allocated by the page allocator.
+#[inline(never)]
+unsafe fn alloc_pages(pfn: usize, order: c_uint) {
+    if let Some(table) = Table::published() {
+        // SAFETY: the caller passes pages that were just allocated.
+        unsafe { Backend::current().set_stable(&table, pfn, 1 << order) };
+    }
 }
 
 // The definitions above must match the C declarations in
 // include/linux/page-states.h: each pair of lines only builds if they do.
-type PageHook = unsafe extern "C" fn(*mut bindings::page, c_uint);
-const _: [PageHook; 2] = [page_states_free, bindings::page_states_free];
-const _: [PageHook; 2] = [page_states_alloc, bindings::page_states_alloc];
-const _: [unsafe extern "C" fn(usize, c_uint); 2] =
-    [page_states_mark_free, bindings::page_states_mark_free];
+type PfnHook = unsafe extern "C" fn(usize, c_uint);
+const _: [PfnHook; 2] = [__page_states_free, bindings::__page_states_free];
+const _: [PfnHook; 2] = [__page_states_alloc, bindings::__page_states_alloc];
+const _: [PfnHook; 2] = [page_states_mark_free, bindings::page_states_mark_free];
 const _: [unsafe extern "C" fn(*const kernel::ffi::c_char) -> i32; 2] = [
     mode::page_states_parse_mode,
     bindings::page_states_parse_mode,

@@ -163,6 +163,10 @@ impl Entry {
         Ok(next)
     }
 
+    /// The bit that every entry whose contents the host dropped has in
+    /// [`Entry::to_bits`]: content [`Content::Zero`].
+    pub(crate) const CONTENT_ZERO: u8 = (Content::Zero as u8) << 2;
+
     /// The entry as one byte of the emulated host's table: usage in bits
     /// 0-1, content in bits 2-3.
     pub(crate) const fn to_bits(self) -> u8 {

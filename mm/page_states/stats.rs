@@ -9,10 +9,6 @@ use kernel::bindings;
 /// An event the core counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// Pages marked unused as they were freed (`page_states_freed`).
-    Freed,
-    /// Pages marked stable as they were allocated (`page_states_allocated`).
-    Allocated,
     /// Folios made volatile (`page_states_volatile`).
     Volatile,
     /// Volatile folios made stable again (`page_states_stable`).
@@ -29,8 +25,6 @@ pub(crate) enum Event {
 impl Event {
     fn item(self) -> bindings::vm_event_item {
         match self {
-            Event::Freed => bindings::vm_event_item_PGSTATES_FREED,
-            Event::Allocated => bindings::vm_event_item_PGSTATES_ALLOCATED,
             Event::Volatile => bindings::vm_event_item_PGSTATES_VOLATILE,
             Event::Stable => bindings::vm_event_item_PGSTATES_STABLE,
             Event::Discarded => bindings::vm_event_item_PGSTATES_DISCARDED,
@@ -44,13 +38,4 @@ impl Event {
 pub(crate) fn count(event: Event, n: usize) {
     // SAFETY: FFI call; the item is a valid VM event.
     unsafe { bindings::count_vm_events(event.item(), n as _) };
-}
-
-/// The number of events so far, summed over all CPUs.
-#[cfg(CONFIG_PAGE_STATES_KUNIT_TEST)]
-pub(crate) fn sum(event: Event) -> usize {
-    let mut events = [0usize; bindings::vm_event_item_NR_VM_EVENT_ITEMS as usize];
-    // SAFETY: `all_vm_events` fills one counter per event item.
-    unsafe { bindings::all_vm_events(events.as_mut_ptr().cast()) };
-    events[event.item() as usize]
 }

@@ -41,7 +41,7 @@
 //! (lruvec lock, page table lock, i_pages lock) and takes none itself.
 
 use crate::state::{Entry, Op, Refused};
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use kernel::{
     alloc::{allocator::Vmalloc, flags::__GFP_ZERO, Allocator},
     bindings,
@@ -60,9 +60,9 @@ const GUARD: u8 = 1 << 7;
 #[derive(Clone, Copy)]
 pub(crate) struct Table(&'static [AtomicU8]);
 
-/// The table in use, once the core has started: its bytes and length.
-static PUBLISHED: AtomicPtr<AtomicU8> = AtomicPtr::new(core::ptr::null_mut());
-static PUBLISHED_LEN: AtomicUsize = AtomicUsize::new(0);
+// The hooks in <linux/page-states.h> read the table too: they take a
+// stable, unguarded page's byte to be `PAGE_STATES_STABLE`.
+const _: () = assert!(Entry::STABLE.to_bits() == bindings::PAGE_STATES_STABLE as u8);
 
 /// The guard of one page's state, from [`Table::guard`].
 ///
@@ -102,24 +102,40 @@ impl Table {
         Self(bytes)
     }
 
-    /// Makes the table the one [`Table::published`] returns.  Done once,
-    /// at boot.
-    pub(crate) fn publish(self) {
-        PUBLISHED_LEN.store(self.0.len(), Ordering::Relaxed);
-        PUBLISHED.store(self.0.as_ptr().cast_mut(), Ordering::Release);
+    /// Makes the table the one [`Table::published`] returns and the hooks
+    /// in `<linux/page-states.h>` read.  A page-cache lookup of a page
+    /// whose byte has a bit of `take_mask` set goes through the core (see
+    /// [`crate::backend::Backend::take_mask`]).  Done once, at boot.
+    pub(crate) fn publish(self, take_mask: u8) {
+        // SAFETY: FFI call; the bytes live as long as the kernel, and C
+        // only reads them, with `READ_ONCE()`.
+        unsafe {
+            bindings::page_states_publish_table(
+                self.0.as_ptr().cast_mut().cast(),
+                self.0.len() as _,
+                take_mask,
+            )
+        };
     }
 
     /// The table in use, if the core has started.
     #[inline]
     pub(crate) fn published() -> Option<Self> {
-        let ptr = PUBLISHED.load(Ordering::Acquire);
-        if ptr.is_null() {
+        let table = &raw mut bindings::page_states_table;
+        // SAFETY: `bytes` is an aligned pointer in a static; it is written
+        // once, by `page_states_publish_table()`, with release ordering.
+        let bytes = unsafe { AtomicPtr::from_ptr(&raw mut (*table).bytes) }.load(Ordering::Acquire);
+        if bytes.is_null() {
             return None;
         }
-        let len = PUBLISHED_LEN.load(Ordering::Relaxed);
-        // SAFETY: `publish` stored a static table's bytes and length, the
-        // length before the pointer.
-        Some(Self(unsafe { core::slice::from_raw_parts(ptr, len) }))
+        // SAFETY: `pfns` was written before `bytes` was published, and
+        // never changes after.
+        let len = unsafe { (*table).pfns } as usize;
+        // SAFETY: `publish` stored a static table's bytes and length, and
+        // `AtomicU8` has the layout of `u8`.
+        Some(Self(unsafe {
+            core::slice::from_raw_parts(bytes.cast::<AtomicU8>(), len)
+        }))
     }
 
     /// Whether page frame `pfn` is stable and nobody changes its state:
@@ -179,42 +195,57 @@ impl Table {
         }
     }
 
-    /// Applies `op` to page frame `pfn`, which nobody else can reach: the
-    /// page is being freed, or was just allocated.  Everyone else who
-    /// changes a page's state (the hooks, discard, the emulated host)
-    /// holds a reference to its folio, so a plain load and store do.
+    /// Applies `op` to the `pages` page frames from `pfn`, which nobody
+    /// else can reach: the pages are being freed, or were just allocated.
+    /// Everyone else who changes a page's state (the hooks, discard, the
+    /// emulated host) holds a reference to its folio, so a plain load and
+    /// store do.
     ///
-    /// This runs for every page the allocator hands out or takes back, so
-    /// allocation is a store, and freeing a load and a store.
-    pub(crate) fn update_unshared(&self, pfn: usize, op: Op) {
-        let Some(byte) = self.byte(pfn) else {
+    /// This runs for every page the allocator hands out or takes back:
+    /// allocating is a store, freeing a stable page a load and a store.
+    #[inline]
+    pub(crate) fn update_unshared(&self, pfn: usize, pages: usize, op: Op) {
+        let Some(bytes) = self.0.get(pfn..pfn.saturating_add(pages)) else {
             return;
         };
-        let new = match op {
-            Op::SetStable => Entry::STABLE,
-            _ => match decode(byte.load(Ordering::Relaxed) & !GUARD).apply(op) {
-                Ok(new) => new,
-                Err(_) => return,
-            },
-        };
-        byte.store(new.to_bits(), Ordering::Relaxed);
+        match op {
+            Op::SetStable => {
+                for byte in bytes {
+                    byte.store(Entry::STABLE.to_bits(), Ordering::Relaxed);
+                }
+            }
+            Op::SetUnused => {
+                for (i, byte) in bytes.iter().enumerate() {
+                    if byte.load(Ordering::Relaxed) != Entry::STABLE.to_bits() {
+                        return update_unshared_slow(&bytes[i..], op);
+                    }
+                    byte.store(Entry::UNUSED.to_bits(), Ordering::Relaxed);
+                }
+            }
+            _ => update_unshared_slow(bytes, op),
+        }
     }
 
-    /// [`Table::update_unshared`] for the `pages` pages at `page`.
-    ///
-    /// # Safety
-    ///
-    /// `page` must head `pages` pages of the memory map.
-    pub(crate) unsafe fn update_pages_unshared(
-        &self,
-        page: *mut bindings::page,
-        pages: usize,
-        op: Op,
-    ) {
-        // SAFETY: the caller passes pages of the memory map.
-        let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
-        for i in 0..pages {
-            self.update_unshared(pfn + i, op);
+    /// Marks page frame `pfn`, which is being freed, unused if it is
+    /// stable (see [`Table::update_unshared`]); `false` if it is not.
+    #[inline]
+    pub(crate) fn set_unused_if_stable(&self, pfn: usize) -> bool {
+        let Some(byte) = self.byte(pfn) else {
+            return false;
+        };
+        if byte.load(Ordering::Relaxed) != Entry::STABLE.to_bits() {
+            return false;
+        }
+        byte.store(Entry::UNUSED.to_bits(), Ordering::Relaxed);
+        true
+    }
+
+    /// Marks page frame `pfn`, which was just allocated, stable (see
+    /// [`Table::update_unshared`]).
+    #[inline]
+    pub(crate) fn set_stable_unshared(&self, pfn: usize) {
+        if let Some(byte) = self.byte(pfn) {
+            byte.store(Entry::STABLE.to_bits(), Ordering::Relaxed);
         }
     }
 
@@ -270,6 +301,16 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         // By the type invariant, the byte is `entry` plus the guard.
         self.byte.store(self.entry.to_bits(), Ordering::Release);
+    }
+}
+
+/// [`Table::update_unshared`] for pages that are not all stable.
+#[cold]
+fn update_unshared_slow(bytes: &[AtomicU8], op: Op) {
+    for byte in bytes {
+        if let Ok(new) = decode(byte.load(Ordering::Relaxed) & !GUARD).apply(op) {
+            byte.store(new.to_bits(), Ordering::Relaxed);
+        }
     }
 }
 

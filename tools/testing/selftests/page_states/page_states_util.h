@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the page_states kselftests: the page-state core's
- * sysfs directory and its /proc/vmstat counters.
+ * sysfs directory, its /proc/vmstat counters and its debugfs census.
  */
 #ifndef PAGE_STATES_UTIL_H
 #define PAGE_STATES_UTIL_H
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #define PAGE_STATES_SYSFS "/sys/kernel/mm/page_states/"
+#define CENSUS "/sys/kernel/debug/page_states/census"
 
 /* Returns the /proc/vmstat counter @name, or -1 if there is none. */
 static inline long read_vmstat(const char *name)
@@ -31,6 +32,27 @@ static inline long read_vmstat(const char *name)
 	}
 	fclose(f);
 	return -1;
+}
+
+/*
+ * Returns the census count of page frames in state @usage @content, summed
+ * over every content when @content is NULL, or -1 without a census.
+ */
+static inline long census(const char *usage, const char *content)
+{
+	char u[32], c[32];
+	long n, sum = -1;
+	FILE *f = fopen(CENSUS, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%31s %31s %ld", u, c, &n) == 3) {
+		if (strcmp(u, usage) || (content && strcmp(c, content)))
+			continue;
+		sum = (sum < 0 ? 0 : sum) + n;
+	}
+	fclose(f);
+	return sum;
 }
 
 /*

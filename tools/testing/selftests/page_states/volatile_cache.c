@@ -28,7 +28,6 @@
 #include "../kselftest_harness.h"
 #include "page_states_util.h"
 
-#define CENSUS "/sys/kernel/debug/page_states/census"
 #define POISON "GPH discarded!!"
 #define FILE_MIB 8
 #define FILE_SIZE ((size_t)FILE_MIB << 20)
@@ -321,25 +320,6 @@ TEST_F_TIMEOUT(files, truncate_punch_and_unlink_race_discards, 300)
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, poisoned);
 	EXPECT_LT(0, read_vmstat("page_states_discarded") - discarded0);
-}
-
-/* Returns the census count of @usage @content, or -1. */
-static long census(const char *usage, const char *content)
-{
-	char u[32], c[32];
-	long n;
-	FILE *f = fopen(CENSUS, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%31s %31s %ld", u, c, &n) == 3) {
-		if (!strcmp(u, usage) && !strcmp(c, content)) {
-			fclose(f);
-			return n;
-		}
-	}
-	fclose(f);
-	return -1;
 }
 
 /* The census sees the files' pages go volatile, then discarded. */
