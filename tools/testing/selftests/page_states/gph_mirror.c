@@ -23,6 +23,7 @@
 
 #include "../kselftest_harness.h"
 #include "../../../../lib/gph/test_mirror_uapi.h"
+#include "page_states_util.h"
 
 #define NPAGES 64
 #define DEV "/dev/gph_mirror"
@@ -311,7 +312,7 @@ TEST(mirror_rejects_bad_ranges)
 }
 
 /* Fault injection: debugfs attributes of fail_page_alloc and failslab. */
-static int write_attr(const char *dir, const char *name, const char *val)
+static int write_debugfs(const char *dir, const char *name, const char *val)
 {
 	char path[128];
 	int fd, ret;
@@ -325,7 +326,7 @@ static int write_attr(const char *dir, const char *name, const char *val)
 	return ret;
 }
 
-static long read_attr_long(const char *dir, const char *name)
+static long read_debugfs_long(const char *dir, const char *name)
 {
 	char path[128], buf[32] = "";
 	int fd;
@@ -398,15 +399,15 @@ TEST(notifier_start_end_balance_under_fork_failures)
 	res = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, res);
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, write_attr(inject[i].dir, "times", "0"));
-		ASSERT_EQ(0, write_attr(inject[i].dir, "probability", "100"));
-		ASSERT_EQ(0, write_attr(inject[i].dir, "interval", "1"));
-		ASSERT_EQ(0, write_attr(inject[i].dir, "verbose", "0"));
-		ASSERT_EQ(0, write_attr(inject[i].dir, "task-filter", "Y"));
-		ASSERT_EQ(0, write_attr(inject[i].dir, "ignore-gfp-wait", "N"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "times", "0"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "probability", "100"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "interval", "1"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "verbose", "0"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "task-filter", "Y"));
+		ASSERT_EQ(0, write_debugfs(inject[i].dir, "ignore-gfp-wait", "N"));
 	}
-	ASSERT_EQ(0, write_attr("fail_page_alloc", "ignore-gfp-highmem", "N"));
-	ASSERT_EQ(0, write_attr("fail_page_alloc", "min-order", "0"));
+	ASSERT_EQ(0, write_debugfs("fail_page_alloc", "ignore-gfp-highmem", "N"));
+	ASSERT_EQ(0, write_debugfs("fail_page_alloc", "min-order", "0"));
 
 	for (k = 0; k < 60; k++) {
 		for (i = 0; i < 2; i++) {
@@ -415,17 +416,17 @@ TEST(notifier_start_end_balance_under_fork_failures)
 
 			memset(res, 0, sizeof(*res));
 			snprintf(val, sizeof(val), "%ld", k * inject[i].unit);
-			ASSERT_EQ(0, write_attr(inject[i].dir, "space", val));
-			ASSERT_EQ(0, write_attr(inject[i].dir, "times", "1"));
+			ASSERT_EQ(0, write_debugfs(inject[i].dir, "space", val));
+			ASSERT_EQ(0, write_debugfs(inject[i].dir, "times", "1"));
 			pid = fork();
 			ASSERT_GE(pid, 0);
 			if (!pid)
 				fork_under_injection(res);
 			ASSERT_EQ(pid, waitpid(pid, &status, 0));
 			/* An unconsumed failure must not hit anyone else. */
-			if (read_attr_long(inject[i].dir, "times") == 0)
+			if (read_debugfs_long(inject[i].dir, "times") == 0)
 				injected++;
-			ASSERT_EQ(0, write_attr(inject[i].dir, "times", "0"));
+			ASSERT_EQ(0, write_debugfs(inject[i].dir, "times", "0"));
 			if (!res->done)
 				continue;
 			runs++;
@@ -709,24 +710,6 @@ TEST(rmap_concurrent_walkers)
 	close(go[1]);
 }
 
-static long vm_event(const char *name)
-{
-	char key[64];
-	long val;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &val) == 2) {
-		if (!strcmp(key, name)) {
-			fclose(f);
-			return val;
-		}
-	}
-	fclose(f);
-	return -1;
-}
-
 static void compact(void)
 {
 	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
@@ -895,10 +878,10 @@ TEST(swap_cache_unmapped_survives_compaction)
 	ASSERT_EQ(0, madvise(buf, SWAP_PAGES * page_size, MADV_PAGEOUT));
 	ASSERT_EQ(0, pagemap_pfn(buf));
 	ASSERT_EQ(0, madvise(buf, SWAP_PAGES * page_size, MADV_WILLNEED));
-	migrated = vm_event("pgmigrate_success");
+	migrated = read_vmstat("pgmigrate_success");
 	for (round = 0; round < 3; round++)
 		compact();
-	migrated = vm_event("pgmigrate_success") - migrated;
+	migrated = read_vmstat("pgmigrate_success") - migrated;
 	TH_LOG("compaction migrated %ld pages in all", migrated);
 	EXPECT_EQ(0, check_pattern(buf, SWAP_PAGES));
 }
