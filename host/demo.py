@@ -195,9 +195,10 @@ def hotpath(args):
     print()
     print(f"{'':24} " + " ".join(f"{'page_states=' + b.mode:>24}" for b in boots))
     for key, name in HOTPATH:
-        print(f"{name:24} " + " ".join(
-            f"{b.result('hotpath', key):9.1f} ns = {b.result('hotpath', key) / off.result('hotpath', key):.3f}"
-            .rjust(24) for b in boots))
+        base = off.result("hotpath", key)
+        cells = (f"{b.result('hotpath', key):9.1f} ns = {b.result('hotpath', key) / base:.3f}"
+                 for b in boots)
+        print(f"{name:24} " + " ".join(c.rjust(24) for c in cells))
 
 
 def main():

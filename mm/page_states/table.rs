@@ -201,28 +201,24 @@ impl Table {
     /// emulated host) holds a reference to its folio, so a plain load and
     /// store do.
     ///
-    /// This runs for every page the allocator hands out or takes back:
-    /// allocating is a store, freeing a stable page a load and a store.
-    #[inline]
+    /// Allocating a page is a store, freeing a stable page a load and a
+    /// store: the allocator's hooks call those two steps,
+    /// [`Table::set_stable_unshared`] and [`Table::set_unused_if_stable`],
+    /// directly for a single page.
     pub(crate) fn update_unshared(&self, pfn: usize, pages: usize, op: Op) {
-        let Some(bytes) = self.0.get(pfn..pfn.saturating_add(pages)) else {
-            return;
-        };
-        match op {
-            Op::SetStable => {
-                for byte in bytes {
-                    byte.store(Entry::STABLE.to_bits(), Ordering::Relaxed);
-                }
-            }
-            Op::SetUnused => {
-                for (i, byte) in bytes.iter().enumerate() {
-                    if byte.load(Ordering::Relaxed) != Entry::STABLE.to_bits() {
-                        return update_unshared_slow(&bytes[i..], op);
+        for pfn in pfn..pfn.saturating_add(pages) {
+            match op {
+                Op::SetStable => self.set_stable_unshared(pfn),
+                Op::SetUnused if self.set_unused_if_stable(pfn) => {}
+                _ => {
+                    let Some(byte) = self.byte(pfn) else {
+                        return;
+                    };
+                    if let Ok(new) = decode(byte.load(Ordering::Relaxed) & !GUARD).apply(op) {
+                        byte.store(new.to_bits(), Ordering::Relaxed);
                     }
-                    byte.store(Entry::UNUSED.to_bits(), Ordering::Relaxed);
                 }
             }
-            _ => update_unshared_slow(bytes, op),
         }
     }
 
@@ -301,16 +297,6 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         // By the type invariant, the byte is `entry` plus the guard.
         self.byte.store(self.entry.to_bits(), Ordering::Release);
-    }
-}
-
-/// [`Table::update_unshared`] for pages that are not all stable.
-#[cold]
-fn update_unshared_slow(bytes: &[AtomicU8], op: Op) {
-    for byte in bytes {
-        if let Ok(new) = decode(byte.load(Ordering::Relaxed) & !GUARD).apply(op) {
-            byte.store(new.to_bits(), Ordering::Relaxed);
-        }
     }
 }
 
