@@ -134,6 +134,14 @@ class Boot:
         return (self.mark("before", which) - self.mark("after", which)) / 1024
 
 
+def reread(boot, phase):
+    """A re-read's wall time, system time and average read I/O size."""
+    ms, sys_ms = boot.result(phase, "read_ms"), boot.result(phase, "sys_ms")
+    ios, kib = boot.result(phase, "read_ios"), boot.result(phase, "read_kib")
+    size = f"{kib / ios:5.0f} KiB/IO" if ios else "   no I/O"
+    return f"{ms / 1000:5.1f} s (sys {sys_ms / 1000:4.1f} s, {size})"
+
+
 def svg_plot(boots, path):
     """RSS over time for each boot, as an SVG line chart."""
     w, h, left, bottom, top, right = 800, 420, 70, 50, 30, 60
@@ -237,8 +245,15 @@ def main():
               f" reporting), "
               f"re-read {b.result('reread', 'read_mib'):.0f} MiB with "
               f"{b.result('reread', 'mismatches'):.0f} mismatches")
-        if b.result('reread', 'mismatches'):
+        if b.result('reread', 'mismatches') or b.result('coldread', 'mismatches'):
             sys.exit("error: the guest read wrong data")
+    print()
+    print("Re-reading the files after the pressure, against a cold re-read after"
+          " drop_caches in the same boot:")
+    print(f"{'':28} {'after pressure':>34} {'after drop_caches':>34} {'ratio':>6}")
+    for b in boots:
+        print(f"{b.label:28} {reread(b, 'reread'):>34} {reread(b, 'coldread'):>34}"
+              f" {b.result('reread', 'read_ms') / b.result('coldread', 'read_ms'):6.2f}")
 
     os.makedirs(os.path.join(CACHE, args.what), exist_ok=True)
     plot = os.path.join(CACHE, args.what, "rss-over-time.svg")

@@ -4,8 +4,11 @@
 The guest's /init runs one scenario (run, check or shell) and powers off.
 This script captures the console, enforces a timeout, counts the KTAP
 results of KUnit and the TAP results of the kselftests, and fails the run on
-any oops, BUG, WARNING, lockdep report or panic, even when every test passed.
-It ends with the line `N passed, N failed, N skipped`.
+any oops, BUG, WARNING, lockdep report, hung task or panic, even when every
+test passed.  With --expected (make check), it also fails the boot when a
+suite declared for its --mode is missing or ran fewer cases than declared,
+and tells the guest which kselftests to run.  It ends with the line
+`N passed, N failed, N skipped`.
 """
 
 import argparse
@@ -17,6 +20,11 @@ import threading
 import time
 
 DONE = "GPH: scenario done"
+MODES = ("off", "unused", "volatile")
+# What the guest's watchdog prints (host/guest/init, gph_watchdog=).
+WATCHDOG = "GPH-WATCHDOG"
+# The guest's watchdog reports blocked tasks this long before the timeout.
+WATCHDOG_LEAD = 60
 
 # Console lines that mean the kernel is unhealthy, whatever the tests said.
 PROBLEMS = [
@@ -26,6 +34,7 @@ PROBLEMS = [
     r"\bOops\b",
     r"Kernel panic",
     r"Unable to handle kernel",
+    # ... and "INFO: task NAME:PID blocked for more than N seconds." (hung task)
     r"\bINFO: (possible|inconsistent|suspicious|task .* blocked)",
     r"DEBUG_LOCKS_WARN_ON",
     r"possible (circular|recursive) locking",
@@ -33,25 +42,47 @@ PROBLEMS = [
     r"-+\[ cut here \]-+",
     r"UBSAN:",
     r"general protection fault",
+    r"pagealloc: (memory corruption|single bit error)",  # page_poison=1
 ]
 PROBLEM_RE = re.compile("|".join(PROBLEMS))
 TIMESTAMP_RE = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 RESULT_RE = re.compile(r"^(not ok|ok)\s+\d+\s*(?:-\s*)?([^#]*?)\s*(#\s*(.*))?$")
+# The line that opens a suite: KUnit's "# Subtest: NAME" (depth 2 once split),
+# or the kselftest runner's "# selftests: COLLECTION: TEST" (depth 1).
+HEADER_RE = re.compile(r"^(?:Subtest: (\S+)|selftests: (\S+): (\S+))$")
+SELFTEST_RE = re.compile(r"^selftests: (\S+): (\S+)$")
+
+
+def suite_name(name):
+    """The suite a top-level result line names: a KUnit suite as it is, a
+    kselftest ("selftests: C: T") as C:T."""
+    m = SELFTEST_RE.match(name)
+    return f"{m.group(1)}:{m.group(2)}" if m else name
 
 
 class Results:
-    """Leaf results of nested KTAP/TAP output.
+    """Leaf results of nested KTAP/TAP output, and the suite of each.
 
     KUnit nests suites by indentation, kselftest's runner nests a program's
     TAP output behind "# ".  A result line that closes a block of deeper
-    results is a summary of them and is not counted again.
+    results is a summary of them and is not counted again; at the top level
+    it names their suite (KUnit's suite, or the kselftest program as
+    COLLECTION:TEST).  A top-level result without deeper ones is a suite of
+    one case (a host check, a kselftest program that prints no TAP).  Cases
+    whose suite never closed (the guest died) belong to the suite their
+    header line opened.  A summary that says "not ok" over cases none of
+    which failed (a program that crashed or timed out after its last case)
+    is a failure of its own, not counted as a case.
     """
 
     def __init__(self):
         self.passed = []
         self.failed = []
         self.skipped = []
+        self.cases = []  # [suite, name, "pass" | "fail" | "skip"]
         self._deepest = {}
+        self._open = []  # cases of the suite not yet closed
+        self._header = None  # the suite the last header line opened
 
     @staticmethod
     def split(line):
@@ -73,6 +104,10 @@ class Results:
 
     def feed(self, line):
         depth, text = self.split(line)
+        h = HEADER_RE.match(text)
+        if h and depth == (2 if h.group(1) else 1):
+            self._header = h.group(1) or f"{h.group(2)}:{h.group(3)}"
+            return None
         m = RESULT_RE.match(text)
         if not m:
             return None
@@ -84,19 +119,98 @@ class Results:
                 self._deepest[d] = max(self._deepest[d], depth)
         for d in range(depth):
             self._deepest.setdefault(d, depth)
-        if has_children:
-            return None
         status, name, _, directive = m.groups()
         name = name.strip()
         directive = (directive or "").strip()
-        if directive.upper().startswith("SKIP"):
-            self.skipped.append(name)
-            return "skip"
-        if status == "ok":
-            self.passed.append(name)
-            return "pass"
-        self.failed.append(name)
-        return "fail"
+        skip = directive.upper().startswith("SKIP")
+        if has_children:
+            if depth == 0:
+                return self._close(suite_name(name), name, status, skip)
+            return None
+        kind = "skip" if skip else "pass" if status == "ok" else "fail"
+        {"skip": self.skipped, "pass": self.passed, "fail": self.failed}[kind].append(name)
+        if depth == 0:
+            self.cases.append([suite_name(name), name, kind])
+            self._header = None
+        else:
+            self._open.append([self._header, name, kind])
+            self.cases.append(self._open[-1])
+        return kind
+
+    def _close(self, suite, name, status, skip):
+        """A top-level summary closes the cases opened since the last one."""
+        cases, self._open, self._header = self._open, [], None
+        for case in cases:
+            case[0] = suite
+        if status == "not ok" and not skip and all(c[2] != "fail" for c in cases):
+            self.failed.append(name)
+            return "fail"
+        return None
+
+    def suites(self):
+        """{suite: (cases that ran, cases skipped)}."""
+        counts = {}
+        for suite, _, kind in self.cases:
+            ran, skipped = counts.get(suite, (0, 0))
+            counts[suite] = (ran + (kind != "skip"), skipped + (kind == "skip"))
+        return counts
+
+
+def read_expected(path, mode):
+    """The rows of the declared list (host/expected-suites) for one boot:
+    {suite: the fewest cases that must run}, in the file's order."""
+    expected = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            if len(fields) != 3 or not fields[2].isdigit():
+                raise ValueError(f"{path}:{n}: expected 'MODES SUITE CASES', got: {line.strip()}")
+            modes = fields[0].split(",")
+            bad = [m for m in modes if m not in MODES]
+            if bad:
+                raise ValueError(f"{path}:{n}: unknown mode {bad[0]!r}, expected one of {MODES}")
+            if mode in modes:
+                if fields[1] in expected:
+                    raise ValueError(f"{path}:{n}: {fields[1]} twice for {mode}")
+                expected[fields[1]] = int(fields[2])
+    return expected
+
+
+def kselftests(expected):
+    """The kselftests (COLLECTION:TEST) among the declared suites."""
+    return [s for s in expected if ":" in s]
+
+
+def judge_suites(results, expected):
+    """Compares the suites that ran with the declared ones.  Returns (lines
+    to print, failures): a declared suite is missing or short (fewer cases
+    ran than declared); a suite that ran undeclared is only noted."""
+    found = results.suites()
+    lines, failures = [], []
+    for suite, want in expected.items():
+        ran, skipped = found.get(suite, (0, 0))
+        extra = f", {skipped} skipped" if skipped else ""
+        if suite not in found:
+            verdict = "MISSING"
+            failures.append(f"suite {suite}: missing ({want} cases expected)")
+        elif ran < want:
+            verdict = "SHORT"
+            failures.append(f"suite {suite}: short ({ran} of {want} cases ran{extra})")
+        else:
+            verdict = "ok"
+        lines.append(f"  {verdict:8}{suite}: {ran} of {want} cases ran{extra}")
+    for suite, (ran, skipped) in found.items():
+        if suite is not None and suite not in expected and not suite.startswith("host: "):
+            lines.append(f"  note    {suite}: {ran} cases ran, {skipped} skipped; not declared")
+    return lines, failures
+
+
+def watchdog_at(timeout):
+    """Seconds of guest uptime at which the guest reports its blocked tasks:
+    a minute before the runner's timeout kills QEMU."""
+    return max(timeout - WATCHDOG_LEAD, timeout // 2)
 
 
 def problems(lines):
@@ -170,48 +284,63 @@ def boot(args, cmd, on_line=None):
     return lines, timed_out, finished, time.monotonic() - start
 
 
-def host_results(path, results):
-    """Adds the host-side checks (TAP lines in a file) to the results."""
-    if not path or not os.path.exists(path):
-        return
-    with open(path) as f:
-        for line in f:
-            results.feed(line)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk")
     p.add_argument("--scenario", default="run", choices=["run", "check", "shell"])
+    p.add_argument("--mode", choices=MODES, help="boot with page_states=MODE")
+    p.add_argument("--expected", help="the declared suites (host/expected-suites): "
+                   "fail when one for --mode is missing or short, and run only "
+                   "the kselftests declared for it")
     p.add_argument("--timeout", type=int, default=600, help="seconds")
     p.add_argument("--memory", type=int, default=1024, help="MiB")
     p.add_argument("--log", help="write the whole console here")
-    p.add_argument("--host-results", help="TAP lines of host-side checks to count in")
+    p.add_argument("--summary", help="write 'PASSED FAILED SKIPPED' here")
     p.add_argument("--verbose", action="store_true", help="echo the console")
     p.add_argument("--append", action="append", default=[], help="extra kernel parameter")
     args = p.parse_args()
 
+    expected = None
+    if args.expected:
+        if not args.mode:
+            p.error("--expected needs --mode")
+        try:
+            expected = read_expected(args.expected, args.mode)
+        except (OSError, ValueError) as e:
+            p.error(str(e))
+        args.append.append("gph_kselftests=" + (",".join(kselftests(expected)) or "none"))
+    if args.mode:
+        args.append.append(f"page_states={args.mode}")
+    if args.scenario == "check":
+        args.append.append(f"gph_watchdog={watchdog_at(args.timeout)}")
     cmd = qemu_command(args)
     if args.scenario == "shell":
         os.execvp(cmd[0], cmd)
 
     lines, timed_out, finished, elapsed = boot(args, cmd)
     results = Results()
-    host_results(args.host_results, results)
     for line in lines:
         if results.feed(line) == "fail":
             print(f"FAILED: {line.strip()}")
 
     # Two checks of the boot itself, counted like tests.
+    watchdog = [l.rstrip() for l in lines if l.startswith(WATCHDOG)]
     if timed_out:
         tail = lines[-1].strip() if lines else "(no output)"
         print(f"error: timeout: the guest did not finish '{args.scenario}' within "
               f"{args.timeout}s; its last line was: {tail}")
+        if watchdog:
+            print("the guest's watchdog, a minute before the timeout:")
+            for l in watchdog[:60]:
+                print(f"  {l}")
     elif not finished:
         print(f"error: the guest stopped before finishing '{args.scenario}'"
               f" (no '{DONE}' line); see {args.log or 'the console'}")
+    elif watchdog:
+        print(f"note: the guest came within {WATCHDOG_LEAD}s of the timeout "
+              f"({args.timeout}s); its watchdog's report is in the console")
     (results.passed if finished else results.failed).append("guest finished its scenario")
     found = problems(lines)
     if found:
@@ -219,7 +348,13 @@ def main():
         for l in found[:20]:
             print(f"  {l}")
     (results.failed if found else results.passed).append("kernel log free of oops/BUG/WARNING/lockdep")
-    if args.scenario == "check" and len(results.passed) < 3:
+    if expected is not None:
+        report, failures = judge_suites(results, expected)
+        print(f"suites declared for page_states={args.mode} ({args.expected}):")
+        for l in report:
+            print(l)
+        results.failed += failures
+    elif args.scenario == "check" and len(results.passed) < 3:
         print("error: no test ran")
         results.failed.append("tests ran")
     print(f"guest: {args.scenario} took {elapsed:.0f}s"
@@ -229,6 +364,9 @@ def main():
         if results.skipped:
             line += f", {len(results.skipped)} skipped"
         print(line)
+    if args.summary:
+        with open(args.summary, "w") as f:
+            f.write(f"{len(results.passed)} {len(results.failed)} {len(results.skipped)}\n")
     sys.exit(1 if results.failed else 0)
 
 

@@ -1,9 +1,19 @@
 #!/usr/bin/env python3
-"""Host-side tests of the console judge in runner.py."""
+"""Host-side tests of the console judge in runner.py, and of the declared
+list of suites (host/expected-suites) against the sources."""
 
+import glob
+import os
+import re
+import tempfile
 import unittest
 
-from runner import Results, problems
+from runner import (MODES, Results, judge_suites, kselftests, problems,
+                    read_expected, watchdog_at)
+
+HOST = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HOST)
+EXPECTED = os.path.join(HOST, "expected-suites")
 
 KUNIT = """\
 KTAP version 1
@@ -74,6 +84,188 @@ class KtapTest(unittest.TestCase):
         self.assertEqual(r.passed, ["case_a"])
 
 
+# A boot's console: one KUnit suite, two kselftest programs.
+BOOT = """\
+KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: page_states
+    1..2
+    ok 1 eight_valid_states
+    ok 2 guest_transitions
+ok 1 page_states
+TAP version 13
+1..2
+# selftests: page_states: page_states_sysfs
+# TAP version 13
+# 1..3
+# ok 1 global.mode_and_backend_are_reported
+# ok 2 global.census_follows_allocations_and_frees # SKIP page_states=off keeps no states
+# ok 3 global.knobs_take_good_input
+ok 1 selftests: page_states: page_states_sysfs
+# selftests: page_states: gph_mirror
+# TAP version 13
+# 1..2
+# ok 1 global.mirror_rejects_bad_ranges
+# ok 2 mirror.munmap
+ok 2 selftests: page_states: gph_mirror
+"""
+
+DECLARED = """\
+# modes            suite                           cases
+off,unused,volatile page_states                      2   # KUnit
+off                page_states:page_states_sysfs     2   # one case skips
+unused,volatile    page_states:page_states_sysfs     3
+off,unused,volatile page_states:gph_mirror           2
+volatile           page_states:volatile_cache        5
+"""
+
+
+def declared(text, mode):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write(text)
+        f.flush()
+        return read_expected(f.name, mode)
+
+
+class SuiteTest(unittest.TestCase):
+    def test_counts_cases_per_suite(self):
+        self.assertEqual(feed(BOOT).suites(), {
+            "page_states": (2, 0),
+            "page_states:page_states_sysfs": (2, 1),
+            "page_states:gph_mirror": (2, 0),
+        })
+
+    def test_reads_the_rows_of_one_mode(self):
+        self.assertEqual(declared(DECLARED, "off"), {
+            "page_states": 2, "page_states:page_states_sysfs": 2,
+            "page_states:gph_mirror": 2})
+        volatile = declared(DECLARED, "volatile")
+        self.assertEqual(volatile["page_states:page_states_sysfs"], 3)
+        self.assertEqual(kselftests(volatile), [
+            "page_states:page_states_sysfs", "page_states:gph_mirror",
+            "page_states:volatile_cache"])
+
+    def test_refuses_malformed_rows(self):
+        for bad in ["of page_states 2\n", "off page_states\n", "off page_states two\n",
+                    "off page_states 2\noff page_states 3\n"]:
+            with self.assertRaises(ValueError, msg=bad):
+                declared(bad, "off")
+
+    def test_complete_boot_passes(self):
+        _, failures = judge_suites(feed(BOOT), declared(DECLARED, "off"))
+        self.assertEqual(failures, [])
+
+    def test_missing_suite_fails(self):
+        report, failures = judge_suites(feed(BOOT), declared(DECLARED, "volatile"))
+        self.assertEqual(len(failures), 2)
+        self.assertIn("page_states:volatile_cache: missing", failures[1])
+        self.assertTrue(any(l.lstrip().startswith("MISSING") for l in report))
+
+    def test_short_suite_fails_and_skips_do_not_count(self):
+        # 3 cases, one skipped: enough for off (2), short for unused (3).
+        _, failures = judge_suites(feed(BOOT), declared(DECLARED, "unused"))
+        self.assertEqual(failures, [
+            "suite page_states:page_states_sysfs: short (2 of 3 cases ran, 1 skipped)"])
+
+    def test_program_that_stops_early_is_short(self):
+        crashed = BOOT.replace("# ok 2 mirror.munmap\n", "").replace(
+            "ok 2 selftests: page_states: gph_mirror",
+            "not ok 2 selftests: page_states: gph_mirror # exit=139")
+        r = feed(crashed)
+        # Its summary is a failure of its own, not one more case.
+        self.assertEqual(r.failed, ["selftests: page_states: gph_mirror"])
+        _, failures = judge_suites(r, declared(DECLARED, "off"))
+        self.assertEqual(failures, ["suite page_states:gph_mirror: short (1 of 2 cases ran)"])
+
+    def test_failed_case_counts_as_run(self):
+        r = feed(BOOT.replace("# ok 2 mirror.munmap", "# not ok 2 mirror.munmap").replace(
+            "ok 2 selftests: page_states: gph_mirror",
+            "not ok 2 selftests: page_states: gph_mirror # exit=1"))
+        self.assertEqual(r.failed, ["mirror.munmap"])
+        self.assertEqual(r.suites()["page_states:gph_mirror"], (2, 0))
+
+    def test_unclosed_suite_keeps_its_header(self):
+        died = BOOT[:BOOT.index("# ok 2 mirror.munmap")]
+        self.assertEqual(feed(died).suites()["page_states:gph_mirror"], (1, 0))
+
+    def test_undeclared_suite_is_only_noted(self):
+        report, failures = judge_suites(feed(BOOT), {"page_states": 2})
+        self.assertEqual(failures, [])
+        self.assertTrue(any("page_states:gph_mirror" in l and "not declared" in l
+                            for l in report))
+
+    def test_watchdog_reports_before_the_timeout(self):
+        self.assertEqual(watchdog_at(900), 840)
+        self.assertEqual(watchdog_at(60), 30)
+
+
+def built_kselftests():
+    """COLLECTION:TEST for every program the page_states selftests build."""
+    with open(os.path.join(ROOT, "tools/testing/selftests/page_states/Makefile")) as f:
+        text = f.read().replace("\\\n", " ")
+    progs = []
+    for m in re.finditer(r"^TEST_(?:GEN_)?PROGS\s*[:+]?=(.*)$", text, re.M):
+        progs += m.group(1).split()
+    return {f"page_states:{p}" for p in progs}
+
+
+def source_cases(path):
+    """The cases a kselftest_harness.h program declares: TEST(), TEST_F(),
+    and their _TIMEOUT/_SIGNAL forms (fixture variants would multiply them)."""
+    with open(path) as f:
+        text = f.read()
+    if "FIXTURE_VARIANT(" in text:
+        return None
+    return len(re.findall(r"^TEST(?:_F)?(?:_TIMEOUT|_SIGNAL)?\(", text, re.M))
+
+
+def rust_sources():
+    """The project's Rust files (those that land in the kernel tree)."""
+    for top in ("arch", "lib", "mm", "rust"):
+        yield from glob.glob(os.path.join(ROOT, top, "**", "*.rs"), recursive=True)
+
+
+class DeclaredListTest(unittest.TestCase):
+    """host/expected-suites agrees with the sources: every kselftest that is
+    built is declared for some boot, and a suite's count, in the boot where
+    none of its cases skips, is every case it has."""
+
+    def declared_max(self):
+        most = {}
+        for mode in MODES:
+            for suite, cases in read_expected(EXPECTED, mode).items():
+                most[suite] = max(most.get(suite, 0), cases)
+        return most
+
+    def test_every_built_kselftest_is_declared(self):
+        most = self.declared_max()
+        for suite in sorted(built_kselftests()):
+            self.assertIn(suite, most, f"{suite} is built but not declared in {EXPECTED}")
+
+    def test_kselftest_counts_are_every_case(self):
+        for suite, cases in self.declared_max().items():
+            if ":" not in suite:
+                continue
+            collection, test = suite.split(":")
+            src = os.path.join(ROOT, "tools/testing/selftests", collection, test + ".c")
+            self.assertTrue(os.path.exists(src), f"{suite}: no {src}")
+            want = source_cases(src)
+            if want is not None:
+                self.assertEqual(cases, want, f"{suite}: {want} cases in {src}")
+
+    def test_kunit_counts_are_every_case(self):
+        most = self.declared_max()
+        for src in rust_sources():
+            with open(src) as f:
+                # Not the examples in doc comments.
+                text = re.sub(r"^\s*//.*$", "", f.read(), flags=re.M)
+            for name, body in re.findall(
+                    r'kunit_test_suite!\(\s*"([^"]+)",\s*\[([^\]]*)\]', text):
+                cases = len(re.findall(r"\w+", body))
+                self.assertEqual(most.get(name), cases, f"KUnit suite {name} in {src}")
+
+
 class ProblemTest(unittest.TestCase):
     def test_finds_kernel_problems(self):
         log = [
@@ -82,6 +274,9 @@ class ProblemTest(unittest.TestCase):
             "WARNING: possible circular locking dependency detected\n",
             "Kernel panic - not syncing: Attempted to kill init!\n",
             "Unable to handle kernel pointer dereference in virtual kernel address space\n",
+            "INFO: task kworker/0:1:42 blocked for more than 60 seconds.\n",
+            "pagealloc: memory corruption\n",
+            "BUG: KFENCE: use-after-free read in page_states_free+0x2a/0x80\n",
         ]
         self.assertEqual(len(problems(log)), len(log))
 

@@ -30,18 +30,48 @@ if [ "$(cat "$KSRC/.gph-base" 2>/dev/null)" != "$LINUX_SOURCE_VERSION" ]; then
 fi
 
 # 2. The patch series, reapplied only when a patch or the series changed.
+#    The patches are applied in a scratch worktree; the build tree then
+#    takes only the files whose content changed, so that editing one patch
+#    does not touch (and rebuild) what every other patch changed.
 mapfile -t patches < <(series_patches)
 sum=$(cd "$GPH_ROOT/patches" && cat series "${patches[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$KSRC/.gph-patches" 2>/dev/null)" != "$sum" ]; then
 	step "applying patches/series (${#patches[@]} patches)"
-	"${GIT[@]}" am --abort >/dev/null 2>&1 || true
-	"${GIT[@]}" checkout -q -f -B gph pristine
+	am=$GPH_CACHE/linux-am
+	AM=(git -C "$am" -c user.name=GPH -c user.email=gph@localhost
+	    -c core.excludesFile=/dev/null -c advice.detachedHead=false)
+	if [ ! -e "$am/.git" ]; then
+		"${GIT[@]}" worktree prune
+		"${GIT[@]}" worktree add -q -f --detach "$am" pristine
+	fi
+	"${AM[@]}" am --abort >/dev/null 2>&1 || true
+	"${AM[@]}" checkout -q -f --detach pristine
 	for p in "${patches[@]}"; do
-		if ! "${GIT[@]}" am -q --keep-cr "$GPH_ROOT/patches/$p"; then
-			"${GIT[@]}" am --abort >/dev/null 2>&1 || true
+		if ! "${AM[@]}" am -q --keep-cr "$GPH_ROOT/patches/$p"; then
+			"${AM[@]}" am --abort >/dev/null 2>&1 || true
 			die "patches/$p does not apply"
 		fi
 	done
+	new=$("${AM[@]}" rev-parse HEAD)
+	"${GIT[@]}" am --abort >/dev/null 2>&1 || true
+	# Every path that differs between the build tree's commit and the new
+	# one: rewrite it if its content changed, remove it if it is gone.
+	"${GIT[@]}" diff --name-only --no-renames HEAD "$new" | while read -r f; do
+		if "${GIT[@]}" cat-file -e "$new:$f" 2>/dev/null; then
+			tmp=$(mktemp)
+			"${GIT[@]}" show "$new:$f" > "$tmp"
+			if ! cmp -s "$tmp" "$KSRC/$f"; then
+				mkdir -p "$(dirname "$KSRC/$f")"
+				cat "$tmp" > "$KSRC/$f"
+			fi
+			rm -f "$tmp"
+		else
+			rm -f "$KSRC/$f"
+		fi
+	done
+	# The working tree matches the new commit now: move the branch and
+	# the index there without touching a file.
+	"${GIT[@]}" reset -q "$new"
 	echo "$sum" > "$KSRC/.gph-patches"
 fi
 

@@ -22,6 +22,7 @@
 #include <linux/pgtable.h>
 #include <linux/types.h>
 
+struct address_space;
 struct work_struct;
 
 #ifdef CONFIG_PAGE_STATES
@@ -58,18 +59,29 @@ void page_states_publish_table(u8 *bytes, unsigned long pfns, u8 take_mask);
 void __page_states_free(unsigned long pfn, unsigned int order);
 void __page_states_alloc(unsigned long pfn, unsigned int order);
 
-/* @page heads 2^@order pages that are being freed: they become unused. */
-static inline void page_states_free(struct page *page, unsigned int order)
+/*
+ * @page heads 2^@order pages that are being freed: they become unused.
+ * False before the core has published its table: the caller then hints
+ * as it would without the core.
+ */
+static inline bool page_states_free(struct page *page, unsigned int order)
 {
-	if (READ_ONCE(page_states_table.bytes))
-		__page_states_free(page_to_pfn(page), order);
+	if (!READ_ONCE(page_states_table.bytes))
+		return false;
+	__page_states_free(page_to_pfn(page), order);
+	return true;
 }
 
-/* @page heads 2^@order pages that were just allocated: they become stable. */
-static inline void page_states_alloc(struct page *page, unsigned int order)
+/*
+ * @page heads 2^@order pages that were just allocated: they become stable.
+ * False before the core has published its table, as page_states_free().
+ */
+static inline bool page_states_alloc(struct page *page, unsigned int order)
 {
-	if (READ_ONCE(page_states_table.bytes))
-		__page_states_alloc(page_to_pfn(page), order);
+	if (!READ_ONCE(page_states_table.bytes))
+		return false;
+	__page_states_alloc(page_to_pfn(page), order);
+	return true;
 }
 
 DECLARE_STATIC_KEY_FALSE(page_states_volatile_key);
@@ -84,13 +96,17 @@ void page_states_host_schedule(unsigned int msecs);
 void page_states_host_cancel(void);
 void page_states_mark_free(unsigned long pfn, unsigned int order);
 void page_states_mark_free_blocks(void);
+struct folio *page_states_cache_folio(struct address_space *mapping,
+				      pgoff_t index);
 
 void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);
 void __page_states_folio_idle(struct folio *folio);
-bool __page_states_get_folio(struct folio *folio);
-void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first);
+bool __page_states_get_folio(struct folio *folio, bool nowait);
+void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
+			     bool nowait);
 bool __page_states_make_stable(struct folio *folio);
+bool __page_states_migrate(struct folio *folio);
 
 /* @folio's byte in the table. */
 static inline u8 page_states_byte(const struct folio *folio)
@@ -136,31 +152,38 @@ static inline void page_states_lru_add(struct folio *folio)
 }
 
 /*
- * @folio was unlocked after a read or a fault mapped it; the caller need
- * not hold a reference.
+ * @folio was unlocked after a read or a fault mapped it.  The caller need
+ * not hold a reference, so the folio may be freed and reused meanwhile:
+ * only its byte in the table is read here (by its address), the core
+ * takes a reference before it looks at the folio.
  */
 static inline void page_states_folio_idle(struct folio *folio)
 {
 	if (static_branch_unlikely(&page_states_volatile_key) &&
-	    page_states_may_offer(folio))
+	    page_states_byte(folio) == PAGE_STATES_STABLE)
 		__page_states_folio_idle(folio);
 }
 
 /*
  * A page cache lookup holds a reference to @folio.  False: the host had
- * discarded it, it went through discard, the reference is gone, look up
- * again.  May sleep.
+ * discarded it, the reference is gone; look up again.  Unless @nowait,
+ * the folio went through discard first, which may sleep; with @nowait,
+ * give up with -EAGAIN instead (the blocking retry discards it).
  */
-static inline bool page_states_get_folio(struct folio *folio)
+static inline bool page_states_get_folio(struct folio *folio, bool nowait)
 {
 	if (static_branch_unlikely(&page_states_volatile_key) &&
 	    page_states_must_take(folio))
-		return __page_states_get_folio(folio);
+		return __page_states_get_folio(folio, nowait);
 	return true;
 }
 
-/* A page cache read holds @fbatch; it is cut at a discarded folio. */
-static inline void page_states_get_batch(struct folio_batch *fbatch)
+/*
+ * A page cache read holds @fbatch; it is cut at a discarded folio, which
+ * goes through discard (may sleep) unless @nowait.
+ */
+static inline void page_states_get_batch(struct folio_batch *fbatch,
+					 bool nowait)
 {
 	unsigned int i;
 
@@ -168,7 +191,7 @@ static inline void page_states_get_batch(struct folio_batch *fbatch)
 		return;
 	for (i = 0; i < folio_batch_count(fbatch); i++) {
 		if (page_states_must_take(fbatch->folios[i])) {
-			__page_states_get_batch(fbatch, i);
+			__page_states_get_batch(fbatch, i, nowait);
 			return;
 		}
 	}
@@ -185,13 +208,28 @@ static inline bool page_states_make_stable(struct folio *folio)
 		return __page_states_make_stable(folio);
 	return true;
 }
-#else
-static inline void page_states_free(struct page *page, unsigned int order)
+
+/*
+ * Migration has locked and unmapped @folio and is about to copy it.  False:
+ * the host discarded it; it is taken off the page cache instead, and
+ * migration must fail on it (it is freed when migration puts it back).
+ */
+static inline bool page_states_migrate(struct folio *folio)
 {
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
+		return __page_states_migrate(folio);
+	return true;
+}
+#else
+static inline bool page_states_free(struct page *page, unsigned int order)
+{
+	return false;
 }
 
-static inline void page_states_alloc(struct page *page, unsigned int order)
+static inline bool page_states_alloc(struct page *page, unsigned int order)
 {
+	return false;
 }
 
 static inline void page_states_folio_put(struct folio *folio)
@@ -206,16 +244,22 @@ static inline void page_states_folio_idle(struct folio *folio)
 {
 }
 
-static inline bool page_states_get_folio(struct folio *folio)
+static inline bool page_states_get_folio(struct folio *folio, bool nowait)
 {
 	return true;
 }
 
-static inline void page_states_get_batch(struct folio_batch *fbatch)
+static inline void page_states_get_batch(struct folio_batch *fbatch,
+					 bool nowait)
 {
 }
 
 static inline bool page_states_make_stable(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_migrate(struct folio *folio)
 {
 	return true;
 }

@@ -18,7 +18,7 @@ use kernel::{
     ioctl::{_IO, _IOR, _IOW, _IOWR},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     mm::{
-        folio::Folio,
+        folio::{Folio, UnmapMlocked},
         interval_notifier::{IntervalInvalidate, IntervalNotifier},
         mm_struct::Mm,
         mmu_notifier::{MmuNotifier, MmuNotifierOps, Range},
@@ -166,10 +166,12 @@ struct Counter {
     clear_young: AtomicU64,
 }
 
+// Counting never sleeps, so the notifier handles ranges that may not
+// block, and its start cannot fail: it has `invalidate_range_end`.
+#[vtable]
 impl MmuNotifierOps for Counter {
-    fn invalidate_range_start(&self, _range: &Range<'_>) -> Result {
+    fn invalidate_range_start(&self, _range: &Range<'_>) {
         self.starts.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     fn invalidate_range_end(&self, _range: &Range<'_>) {
@@ -233,7 +235,7 @@ impl MiscDevice for MirrorDevice {
                 let folio = Folio::get_user(address as usize)?;
                 let locked = folio.lock();
                 // The GUP reference does not keep mappings in place.
-                if !locked.unmap_all() {
+                if !locked.unmap_all(UnmapMlocked::Unmap) {
                     return Err(EBUSY);
                 }
             }

@@ -8,9 +8,9 @@
 //! guest ([`crate::host`]), and the table is its whole model.
 
 use crate::{
-    essa,
-    state::{Content, Entry, Op, Refused},
-    table::Table,
+    essa::{self, Hypervisor, IfResident},
+    state::{Entry, Op, Refused, Usage},
+    table::{Guard, Table},
 };
 use kernel::{bindings, str::CStr};
 
@@ -127,55 +127,128 @@ impl Backend {
     }
 
     /// Tells the host that page frame `pfn` is volatile (`mapped`: only
-    /// while clean).  The caller holds the page's guard.
-    pub(crate) fn set_volatile(self, pfn: usize, mapped: bool) {
+    /// while clean).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the guard of `pfn`, and has checked under it that
+    /// the page's folio is a clean page-cache folio that nobody but the
+    /// page cache (and, for `mapped`, its mappings) uses: the host may
+    /// drop its contents from now on.
+    pub(crate) unsafe fn set_volatile(self, pfn: usize, mapped: bool) {
         if let Backend::Essa(_) = self {
-            let op = if mapped {
+            let command = if mapped {
                 essa::Command::SetPotVolatile
             } else {
                 essa::Command::SetVolatile
             };
-            essa::execute(pfn, op);
+            // SAFETY: the caller holds the guard and vouches for the page.
+            unsafe { essa::Machine.execute(pfn, command) };
         }
     }
 
     /// Takes page frame `pfn`, whose folio the caller holds a reference
     /// to, back from the host: `Err(Discarded)` when the host dropped it.
+    /// Returns whether the page went from volatile to stable.
     ///
     /// With ESSA this is a real transition: the hypervisor cannot see the
-    /// guest's references, so a page in use must be stable.  The emulated
-    /// host sees them: it never discards a page that anyone but the page
-    /// cache references, and checks that again after it has marked the
-    /// page discarded (undoing the mark if it lost the race).  A caller
-    /// that took its reference (a fully ordered atomic) before this load
-    /// either sees the discard or is seen by the host, so the page keeps
-    /// its state, and a hot page costs one load instead of two state
-    /// changes per use.
-    /// Returns whether the page went from volatile to stable.
+    /// guest's references, so a page in use must be stable (see
+    /// [`make_stable_with`]).  The emulated host sees them: it never
+    /// discards a page that anyone but the page cache references, and
+    /// checks that again after it has marked the page discarded (undoing
+    /// the mark if it lost the race).  A caller that took its reference (a
+    /// fully ordered atomic) before this load either sees the discard or
+    /// is seen by the host, so the page keeps its state, and a hot page
+    /// costs one load instead of two state changes per use.
     pub(crate) fn make_stable(self, table: &Table, pfn: usize) -> Result<bool, Refused> {
         match self {
             Backend::Emulated => {
-                let entry = table.get(pfn);
-                if entry.discarded() {
+                if table.get(pfn).discarded() {
                     Err(Refused::Discarded)
                 } else {
                     Ok(false)
                 }
             }
-            Backend::Essa(_) => {
-                if table.get(pfn).usage() != crate::state::Usage::Stable {
-                    let previous =
-                        essa::decode(essa::execute(pfn, essa::Command::SetStableIfResident));
-                    if previous.map(|e| e.content()) == Some(Content::Zero) {
-                        // The hypervisor dropped it: record that in the
-                        // table, where the discard path will find it.
-                        let _ = table.update(pfn, Op::HostDiscard);
-                    }
-                }
-                table
-                    .update(pfn, Op::MakeStable)
-                    .map(|(old, _)| old.usage() != crate::state::Usage::Stable)
-            }
+            Backend::Essa(_) => make_stable_with(&essa::Machine, table, pfn),
         }
     }
+
+    /// Resolves a discard fault on page frame `pfn`, whose folio the
+    /// caller holds a reference to: `Err(Discarded)` when the folio must
+    /// go through discard, `Ok` when the page is stable and the access
+    /// can simply be retried.  Either way the fault makes progress.
+    pub(crate) fn resolve_discard_fault(self, table: &Table, pfn: usize) -> Result<(), Refused> {
+        match self {
+            // The emulated host raises no discard faults; whoever reports
+            // one has seen the discard in the table.
+            Backend::Emulated => Err(Refused::Discarded),
+            Backend::Essa(_) => resolve_discard_fault_with(&essa::Machine, table, pfn),
+        }
+    }
+}
+
+/// ESSA's side of [`Backend::make_stable`], with hypervisor `hv`.
+///
+/// The decision is taken under the page's guard: a task making the page
+/// volatile holds the guard from its checks until it has issued
+/// `ESSA_SET_VOLATILE` and published the new state, so this either sees
+/// the page volatile and issues `ESSA_SET_STABLE_IF_RESIDENT`, or runs
+/// entirely before that task, whose checks then see the caller's
+/// reference and leave the page stable.  A page the table already knows
+/// to be discarded costs no ESSA.
+pub(crate) fn make_stable_with<H: Hypervisor>(
+    hv: &H,
+    table: &Table,
+    pfn: usize,
+) -> Result<bool, Refused> {
+    let guard = table.guard(pfn).ok_or(Refused::Invalid)?;
+    let entry = guard.entry();
+    if entry.discarded() {
+        return Err(Refused::Discarded);
+    }
+    match entry.usage() {
+        Usage::Stable => Ok(false),
+        // Not a page the guest made volatile: nothing to take back.
+        Usage::Unused => Err(Refused::Invalid),
+        Usage::Volatile | Usage::PotVolatile => match stable_if_resident(hv, &guard, pfn) {
+            IfResident::Stable => guard.apply(Op::MakeStable).map(|_| true),
+            IfResident::Dropped => {
+                guard.record_discarded();
+                Err(Refused::Discarded)
+            }
+        },
+    }
+}
+
+/// ESSA's side of [`Backend::resolve_discard_fault`], with hypervisor
+/// `hv`.  The hypervisor raised the fault, so it is asked even when the
+/// table says the page is stable (the two must never disagree, but a
+/// fault that only trusts the table would be raised again forever if
+/// they did): the page is stable again, or it is recorded as discarded.
+pub(crate) fn resolve_discard_fault_with<H: Hypervisor>(
+    hv: &H,
+    table: &Table,
+    pfn: usize,
+) -> Result<(), Refused> {
+    let guard = table.guard(pfn).ok_or(Refused::Invalid)?;
+    if guard.entry().discarded() {
+        return Err(Refused::Discarded);
+    }
+    match stable_if_resident(hv, &guard, pfn) {
+        IfResident::Stable => {
+            guard.record_stable();
+            Ok(())
+        }
+        IfResident::Dropped => {
+            guard.record_discarded();
+            Err(Refused::Discarded)
+        }
+    }
+}
+
+/// Issues `ESSA_SET_STABLE_IF_RESIDENT` for `pfn`, whose guard is held.
+fn stable_if_resident<H: Hypervisor>(hv: &H, _guard: &Guard<'_>, pfn: usize) -> IfResident {
+    // SAFETY: `_guard` is the guard of `pfn`; making a page stable never
+    // lets the hypervisor drop anything.
+    IfResident::from_result(unsafe { hv.execute(pfn, essa::Command::SetStableIfResident) })
 }

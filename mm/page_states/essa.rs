@@ -22,13 +22,63 @@ pub(crate) enum Command {
     SetStableIfResident = bindings::ESSA_SET_STABLE_IF_RESIDENT as isize,
 }
 
-/// Issues `command` for page frame `pfn` and returns ESSA's result: the
-/// page's state before the command.
-pub(crate) fn execute(pfn: usize, command: Command) -> usize {
-    let paddr = pfn << bindings::PAGE_SHIFT;
-    // SAFETY: ESSA only changes the state of the page at `paddr`; the
-    // callers hold the page's guard, so the guest's view stays in step.
-    unsafe { bindings::page_states_essa(paddr as _, command as u8) as usize }
+/// The hypervisor's side of ESSA: what the core issues its page-cache
+/// commands to.  [`Machine`] is the real instruction; the KUnit suite
+/// answers with a model of its own, to test the core's decisions.
+pub(crate) trait Hypervisor {
+    /// Issues `command` for page frame `pfn` and returns ESSA's result:
+    /// the page's state before the command.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the guard of `pfn` (so that the table and the
+    /// hypervisor change together), and `pfn` is a page-cache page whose
+    /// contents the guest may lose when `command` makes it volatile: the
+    /// hypervisor may discard it from then on.
+    unsafe fn execute(&self, pfn: usize, command: Command) -> usize;
+}
+
+/// The ESSA instruction of this machine.
+pub(crate) struct Machine;
+
+impl Hypervisor for Machine {
+    unsafe fn execute(&self, pfn: usize, command: Command) -> usize {
+        let paddr = pfn << bindings::PAGE_SHIFT;
+        // SAFETY: ESSA only changes the state of the page at `paddr`; the
+        // caller vouches that the page may have that state.
+        unsafe { bindings::page_states_essa(paddr as _, command as u8) as usize }
+    }
+}
+
+/// What `ESSA_SET_STABLE_IF_RESIDENT` did to a page the guest had made
+/// volatile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IfResident {
+    /// The page is stable now, its contents intact.
+    Stable,
+    /// The hypervisor did not make the page stable: it had dropped the
+    /// contents or paged them out, and it keeps the page volatile.  The
+    /// guest treats it as discarded.
+    Dropped,
+}
+
+impl IfResident {
+    /// Reads ESSA's result of `ESSA_SET_STABLE_IF_RESIDENT`.  Every one of
+    /// the 16 results has a meaning here, including pairs that [`decode`]
+    /// refuses (KVM reports a volatile page it has not faulted in as
+    /// "volatile, not resident", `0b1110`).  The contents are intact only
+    /// when they were resident (bits 0-1 clear), or when the page was
+    /// stable and paged out (preserved, `0b0010`).  Anything else, zero
+    /// contents of any usage included, is a page the guest must read
+    /// again.
+    pub(crate) fn from_result(result: usize) -> Self {
+        let was_stable = (result >> 2) & 3 == 0;
+        match result & 3 {
+            0 => IfResident::Stable,
+            2 if was_stable => IfResident::Stable,
+            _ => IfResident::Dropped,
+        }
+    }
 }
 
 /// The kernel address of page frame `pfn`, as the allocator-side ESSA

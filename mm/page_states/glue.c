@@ -2,15 +2,19 @@
 /*
  * Guest page hinting: what the Rust core needs from C-only kernel
  * facilities.  The static key behind the volatile hooks, the table they
- * read, the boot parameter, the emulated host's periodic work, and a walk
- * of the free lists.  Everything else is in the Rust core (page_states.rs).
+ * read, the boot parameter, the emulated host's periodic work, a walk of
+ * the free pages, and a page cache lookup without the core's hook.
+ * Everything else is in the Rust core (page_states.rs).
  */
 #include <linux/init.h>
 #include <linux/jump_label.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/page-states.h>
+#include <linux/pagemap.h>
 #include <linux/workqueue.h>
+
+#include "../internal.h"
 
 DEFINE_STATIC_KEY_FALSE(page_states_volatile_key);
 
@@ -61,29 +65,52 @@ void page_states_host_cancel(void)
 }
 
 /*
- * Marks every block on the buddy free lists unused in the core's table, under
- * the zone lock, so that a concurrent allocation marks its pages stable after.
+ * Marks every free buddy block unused in the core's table, at start-up.
+ * The zone lock keeps a block free while it is marked, so that a
+ * concurrent allocation marks its pages stable after.  The lock is taken
+ * for one pageblock at a time, so that interrupts stay off for a bounded
+ * time however large the zone.
  */
 void page_states_mark_free_blocks(void)
 {
 	struct zone *zone;
 
 	for_each_populated_zone(zone) {
-		unsigned long flags;
-		unsigned int order;
-		int mt;
+		unsigned long pfn = zone->zone_start_pfn;
+		unsigned long end = zone_end_pfn(zone);
 
-		spin_lock_irqsave(&zone->lock, flags);
-		for (order = 0; order < NR_PAGE_ORDERS; order++) {
-			struct free_area *area = &zone->free_area[order];
-			struct page *page;
+		while (pfn < end) {
+			unsigned long block_end = min(end, pageblock_end_pfn(pfn));
+			unsigned long flags;
 
-			for (mt = 0; mt < MIGRATE_TYPES; mt++)
-				list_for_each_entry(page, &area->free_list[mt],
-						    buddy_list)
-					page_states_mark_free(page_to_pfn(page),
-							      order);
+			spin_lock_irqsave(&zone->lock, flags);
+			for (; pfn < block_end; pfn++) {
+				struct page *page = pfn_to_online_page(pfn);
+				unsigned int order;
+
+				if (!page || !PageBuddy(page) ||
+				    page_zone(page) != zone)
+					continue;
+				/* A block may reach past this pageblock. */
+				order = buddy_order(page);
+				page_states_mark_free(pfn, order);
+				pfn += (1UL << order) - 1;
+			}
+			spin_unlock_irqrestore(&zone->lock, flags);
+			cond_resched();
 		}
-		spin_unlock_irqrestore(&zone->lock, flags);
 	}
+}
+
+/*
+ * The folio at @index of @mapping, with a reference, or NULL for none (a
+ * hole or a shadow entry).  Unlike the page cache's own lookups it does not
+ * go through the core's hooks: the core looks at the folio's state itself.
+ */
+struct folio *page_states_cache_folio(struct address_space *mapping,
+				      pgoff_t index)
+{
+	struct folio *folio = filemap_get_entry(mapping, index);
+
+	return xa_is_value(folio) ? NULL : folio;
 }

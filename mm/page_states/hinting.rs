@@ -9,10 +9,21 @@
 //! The hooks run under whatever their callers hold, up to the lruvec lock
 //! with interrupts off, and take only the page's guard (see
 //! [`crate::table`]), which nests inside everything.  Discard sleeps: it
-//! runs only where its callers may (page cache lookups outside RCU), and
-//! takes `folio_lock`, then `i_mmap_rwsem` or the `anon_vma` rwsem for the
-//! rmap walk, then the page table locks and the `i_pages` lock, the order
-//! of `mm/rmap.c`.
+//! runs only where its callers may (page cache lookups outside RCU, not
+//! with `FGP_NOWAIT` or `IOCB_NOWAIT`), and takes `folio_lock`, then
+//! `i_mmap_rwsem` for the rmap walk, then the page table locks, then the
+//! inode's `i_lock` and the `i_pages` lock, the order of `mm/rmap.c` and
+//! `mm/filemap.c`.  While it holds one folio's lock it only try-locks the
+//! folios after it in the same file.
+//!
+//! # Progress
+//!
+//! Discard never waits for the other holders of references to a folio:
+//! it takes the folio out of the page cache as truncation does, and they
+//! keep a folio that no lookup finds any more.  Any number of tasks that
+//! look up one discarded folio queue on its lock; the first removes it,
+//! the others find it gone, drop their references and look up again,
+//! which reads the page back from its file.
 
 use crate::{
     backend::Backend,
@@ -22,7 +33,21 @@ use crate::{
     stats::{self, Event},
     table::Table,
 };
-use kernel::{bindings, ffi::c_uint, mm::folio::Folio, types::ARef};
+use kernel::{
+    bindings,
+    ffi::c_uint,
+    mm::{
+        address_space::AddressSpace,
+        folio::{Folio, FolioLockGuard, UnmapMlocked},
+    },
+    types::ARef,
+};
+
+/// How many folios after a discarded one discard looks at: a sequential
+/// reader's readahead window (`VM_READAHEAD_PAGES` is 32, and devices
+/// often allow more).  Taking them out of the page cache together lets
+/// readahead read them back in large I/Os instead of one page per fault.
+const NEIGHBOURS: usize = 64;
 
 /// What the hooks work with once the core runs in volatile mode.
 #[derive(Clone, Copy)]
@@ -77,7 +102,10 @@ impl Core {
             return;
         };
         let mapped = offer == Offer::Mapped;
-        self.backend.set_volatile(pfn, mapped);
+        // SAFETY: we hold the guard, and checked under it that the folio
+        // is clean page cache that only the page cache and its mappings
+        // use.
+        unsafe { self.backend.set_volatile(pfn, mapped) };
         if guard.apply(Op::SetVolatile { writable: mapped }).is_ok() {
             stats::count(Event::Volatile, 1);
         }
@@ -108,27 +136,70 @@ impl Core {
     }
 
     /// Handles a folio the host discarded: unmaps it everywhere (MMU
-    /// notifiers fire), takes it off the page cache, and drops the
-    /// caller's reference, which frees it.  The next access reads the
-    /// file again.  Sleeps.
+    /// notifiers fire), takes it off the page cache with the discarded
+    /// folios after it, and drops the caller's reference.  The next access
+    /// reads the file again.  Never waits for other users of the folio
+    /// (see "Progress" above).  Sleeps.
     pub(crate) fn discard(self, folio: ARef<Folio>) {
         let locked = folio.lock();
-        // Truncation, hole punching or reclaim may have removed it first;
-        // they hold the folio lock while they do.
-        if !self.table.get(folio.pfn()).discarded() || locked.address_space().is_none() {
+        // Truncation, hole punching, reclaim or another discard may have
+        // removed it first; they hold the folio lock while they do.
+        if !self.table.get(folio.pfn()).discarded() {
             return;
         }
-        locked.unmap_all();
-        if locked.remove_from_page_cache() {
-            stats::count(Event::Refaulted, 1);
+        let Some(mapping) = locked.address_space() else {
             return;
+        };
+        // Our folio's lock keeps the file from being truncated past it, so
+        // the address space outlives the neighbours' eviction.
+        self.evict_neighbours(mapping, locked.index());
+        self.evict(&locked);
+    }
+
+    /// Takes the locked, discarded `folio` out of its page cache.  Its
+    /// contents are gone, so it leaves every mapping, `VM_LOCKED` ones
+    /// included (it never was volatile while one mapped it: the host
+    /// leaves locked memory alone).
+    fn evict(self, folio: &FolioLockGuard<'_>) -> bool {
+        if folio.mapped() && !folio.unmap_all(UnmapMlocked::Unmap) {
+            return false;
         }
-        // Someone else holds a reference for a moment (isolation by
-        // compaction, a racing lookup that is about to fail as well): let
-        // them finish before the caller looks the folio up again.
-        drop(locked);
-        // SAFETY: FFI call; discard runs where its callers may sleep.
-        unsafe { bindings::msleep(1) };
+        if !folio.remove_from_page_cache() {
+            return false;
+        }
+        stats::count(Event::Refaulted, 1);
+        true
+    }
+
+    /// Evicts the discarded folios that follow `index` in `mapping`, up to
+    /// the first one that is present and was not discarded: readahead
+    /// reads them back together.  Only folios it can lock at once.
+    fn evict_neighbours(self, mapping: &AddressSpace, index: usize) {
+        for next in index.saturating_add(1)..index.saturating_add(NEIGHBOURS) {
+            // SAFETY: the caller's folio lock keeps `mapping` alive.
+            let raw = unsafe { bindings::page_states_cache_folio(mapping.as_raw(), next as _) };
+            if raw.is_null() {
+                // A hole: readahead fills it anyway.
+                continue;
+            }
+            // SAFETY: `page_states_cache_folio` returned a reference.
+            let folio =
+                unsafe { ARef::from_raw(core::ptr::NonNull::new_unchecked(raw.cast::<Folio>())) };
+            if !self.table.get(folio.pfn()).discarded() {
+                return;
+            }
+            let Some(locked) = folio.try_lock() else {
+                continue;
+            };
+            // Still the same file's folio, and still discarded, under its
+            // lock.
+            let same = locked
+                .address_space()
+                .is_some_and(|m| core::ptr::eq(m, mapping));
+            if same && self.table.get(folio.pfn()).discarded() {
+                self.evict(&locked);
+            }
+        }
     }
 }
 
@@ -163,7 +234,9 @@ pub(crate) unsafe extern "C" fn __page_states_lru_add(folio: *mut bindings::foli
 }
 
 /// Hook: `folio` finished a read, or a fault mapped it and unlocked it.
-/// The caller may hold no reference of its own, so the hook takes one.
+/// The caller may hold no reference of its own, so the folio may have been
+/// freed and reused meanwhile: the hook takes a reference before it looks
+/// at the folio at all.
 ///
 /// # Safety
 ///
@@ -173,31 +246,29 @@ pub(crate) unsafe extern "C" fn __page_states_folio_idle(folio: *mut bindings::f
     let Some(core) = Core::volatile() else {
         return;
     };
-    // SAFETY: a folio is a page of the memory map; its pfn does not need a
-    // reference, and a page already offered needs nothing more.
-    if !core
-        .table
-        .is_stable(unsafe { bindings::folio_pfn(folio) } as usize)
-    {
-        return;
-    }
-    // SAFETY: a folio is a page of the memory map.
+    // SAFETY: a folio is a page of the memory map.  `try_get_page` takes a
+    // reference to whatever folio the page belongs to now, which
+    // `make_volatile` checks from scratch.
     if let Some(folio) = unsafe { Folio::try_get_page(folio.cast()) } {
         core.make_volatile(&folio, 1);
     }
 }
 
 /// Hook: a page cache lookup found `folio` and holds a reference to it.
-/// Returns `false` when the host had discarded it: then the folio has
-/// gone through discard, the caller's reference is gone, and the caller
-/// looks up again.  May sleep.
+/// Returns `false` when the host had discarded it: then the caller's
+/// reference is gone, and the caller looks up again.  Unless `nowait`,
+/// the folio went through discard first, which may sleep; with `nowait`
+/// the caller gives up (`-EAGAIN`) and its blocking retry discards.
 ///
 /// # Safety
 ///
 /// `folio` must be a folio the caller holds a reference to, which is
 /// handed over when the function returns `false`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn __page_states_get_folio(folio: *mut bindings::folio) -> bool {
+pub(crate) unsafe extern "C" fn __page_states_get_folio(
+    folio: *mut bindings::folio,
+    nowait: bool,
+) -> bool {
     let Some(core) = Core::volatile() else {
         return true;
     };
@@ -207,15 +278,19 @@ pub(crate) unsafe extern "C" fn __page_states_get_folio(folio: *mut bindings::fo
         return true;
     }
     // SAFETY: the caller hands its reference over.
-    core.discard(unsafe { ARef::from_raw(core::ptr::NonNull::from(borrowed)) });
+    let folio = unsafe { ARef::from_raw(core::ptr::NonNull::from(borrowed)) };
+    if !nowait {
+        core.discard(folio);
+    }
     false
 }
 
 /// Hook: a page cache read found the folios of `fbatch`, and the one at
 /// `first` may have been discarded (the ones before it were not).  Cuts
 /// the batch at the first folio the host discarded, which goes through
-/// discard; the caller reads the rest of the range on its slow path.  May
-/// sleep.
+/// discard unless `nowait`; the caller reads the rest of the range on its
+/// slow path (with `nowait`, it gives up there).  May sleep unless
+/// `nowait`.
 ///
 /// # Safety
 ///
@@ -224,6 +299,7 @@ pub(crate) unsafe extern "C" fn __page_states_get_folio(folio: *mut bindings::fo
 pub(crate) unsafe extern "C" fn __page_states_get_batch(
     fbatch: *mut bindings::folio_batch,
     first: c_uint,
+    nowait: bool,
 ) {
     let Some(core) = Core::volatile() else {
         return;
@@ -244,8 +320,11 @@ pub(crate) unsafe extern "C" fn __page_states_get_batch(
                 ARef::from_raw(core::ptr::NonNull::new_unchecked(rest.cast::<Folio>()))
             });
         }
-        // SAFETY: the batch's reference is handed to discard.
-        core.discard(unsafe { ARef::from_raw(core::ptr::NonNull::from(folio)) });
+        // SAFETY: the batch's reference is ours now.
+        let folio = unsafe { ARef::from_raw(core::ptr::NonNull::from(folio)) };
+        if !nowait {
+            core.discard(folio);
+        }
         return;
     }
 }
@@ -267,10 +346,35 @@ pub(crate) unsafe extern "C" fn __page_states_make_stable(folio: *mut bindings::
     core.make_stable(unsafe { Folio::from_raw(folio) }).is_ok()
 }
 
+/// Hook: migration is about to copy `folio`, which it has locked and
+/// unmapped.  Returns `false` when the host had discarded it: it is not
+/// copied (with ESSA, reading it would fault), but taken out of the page
+/// cache, and freed when migration gives up on it and puts it back, so
+/// that compaction, CMA and memory offlining find its page free.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds locked and a reference to.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_migrate(folio: *mut bindings::folio) -> bool {
+    let Some(core) = Core::volatile() else {
+        return true;
+    };
+    // SAFETY: the caller holds a reference.
+    let folio = unsafe { Folio::from_raw(folio) };
+    if core.make_stable(folio).is_ok() {
+        return true;
+    }
+    // SAFETY: the caller holds the folio lock for the duration.
+    unsafe { folio.with_lock_held(|locked| core.evict(locked)) };
+    false
+}
+
 /// The s390 discard fault (program check 0x1a): user space touched,
 /// through `folio`'s mapping, a page that the hypervisor discarded.  The
-/// folio goes through discard; the access is then retried, faults, and
-/// reads the page back from its file.  Sleeps.
+/// hypervisor is asked again: the folio goes through discard, or the page
+/// is stable after all; either way the access is retried and makes
+/// progress.  Sleeps.
 ///
 /// # Safety
 ///
@@ -283,9 +387,13 @@ pub(crate) unsafe extern "C" fn page_states_discard_fault(folio: *mut bindings::
     let Some(core) = Core::volatile() else {
         return;
     };
-    // The hypervisor said so: record it where discard looks.
-    let _ = core.table.update(folio.pfn(), Op::HostDiscard);
-    core.discard(folio);
+    if core
+        .backend
+        .resolve_discard_fault(&core.table, folio.pfn())
+        .is_err()
+    {
+        core.discard(folio);
+    }
 }
 
 // The definitions above must match the C declarations in
@@ -299,10 +407,12 @@ const _: [FolioHook; 2] = [
     page_states_discard_fault,
     bindings::page_states_discard_fault,
 ];
-const _: [FolioCheck; 2] = [__page_states_get_folio, bindings::__page_states_get_folio];
+const _: [unsafe extern "C" fn(*mut bindings::folio, bool) -> bool; 2] =
+    [__page_states_get_folio, bindings::__page_states_get_folio];
+const _: [FolioCheck; 2] = [__page_states_migrate, bindings::__page_states_migrate];
 const _: [FolioCheck; 2] = [
     __page_states_make_stable,
     bindings::__page_states_make_stable,
 ];
-const _: [unsafe extern "C" fn(*mut bindings::folio_batch, c_uint); 2] =
+const _: [unsafe extern "C" fn(*mut bindings::folio_batch, c_uint, bool); 2] =
     [__page_states_get_batch, bindings::__page_states_get_batch];

@@ -38,7 +38,11 @@ use crate::{
     stats::{self, Event},
 };
 use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
-use kernel::{bindings, mm::folio::Folio, types::ARef};
+use kernel::{
+    bindings,
+    mm::folio::{Folio, UnmapMlocked},
+    types::ARef,
+};
 
 /// What a discarded page holds until its memory is given back: readers
 /// that find it bypassed discard handling.
@@ -142,7 +146,9 @@ pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
 /// Discards page frame `pfn` if it still holds a volatile page-cache
 /// folio that nobody uses; returns the folio, with a reference.
 fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
-    // SAFETY: `pfn` is below `max_pfn`: the table covers no more.
+    // SAFETY: the table said a folio was made volatile at `pfn`, so `pfn`
+    // has a `struct page`, and the memory map is never freed (the core
+    // excludes memory hot-remove).
     let page = unsafe { bindings::pfn_to_page(pfn as _) };
     // SAFETY: `page` is in the memory map.
     let folio = unsafe { Folio::try_get_page(page) }?;
@@ -158,7 +164,10 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     {
         return None;
     }
-    if locked.mapped() && !locked.unmap_all() {
+    // Locked memory stays: unmapping stops at a `VM_LOCKED` mapping (and
+    // marks the folio mlocked, which `PG_mlocked` may not show yet, since
+    // mlock sets it through a per-CPU batch).
+    if locked.mapped() && !locked.unmap_all(UnmapMlocked::Keep) {
         return None;
     }
     // Unmapping moved the mappings' dirty bits to the folio.
@@ -174,11 +183,18 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         let _ = core.table.update(pfn, Op::HostRestore);
         return None;
     }
-    // SAFETY: the page is ours while the folio is locked: the guest must
-    // look it up, fail to make it stable, and lock it to discard it.
+    // Nobody reads the contents from now on without first seeing the
+    // discard: every reference but ours and the page cache's was taken
+    // after the mark, and a lookup that takes one then sees the mark and
+    // goes to discard, which waits for the folio lock we hold.  Readers
+    // that bypass the lookups would read the poison, and the tests look
+    // for it.
+    // SAFETY: `page` is a page of the memory map, allocated while we hold
+    // a reference.
     let addr = unsafe { bindings::page_to_virt(page) }.cast::<u8>();
     for offset in (0..bindings::PAGE_SIZE as usize).step_by(POISON.len()) {
-        // SAFETY: `addr` is a page of the direct map, written by us alone.
+        // SAFETY: `addr` is the page's address in the direct map; only
+        // this loop writes it while the folio is locked (see above).
         unsafe { core::ptr::copy_nonoverlapping(POISON.as_ptr(), addr.add(offset), POISON.len()) };
     }
     drop(locked);

@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit suite `page_states`: the state machine, the table's guard, ESSA's
-//! result decoding, the boot parameter, the backend choice, and that the
-//! allocator's hooks reach the core.
+//! result decoding, the ESSA backend's decisions against a model
+//! hypervisor, the boot parameter, and that the allocator's hooks reach
+//! the core.
 
 use crate::{
-    backend::{Backend, StableMode},
-    essa,
+    backend::{self, Backend, StableMode},
+    essa::{self, Command, Hypervisor},
     mode::{self, Mode},
     state::{Content, Entry, Op, Refused, Usage},
     table::Table,
 };
-use core::sync::atomic::AtomicU8;
+use core::{
+    cell::Cell,
+    sync::atomic::{AtomicU8, Ordering},
+};
 use kernel::{bindings, error::code::EINVAL, kunit::suite::Test, page::Page, prelude::*};
 
 const USAGES: [Usage; 4] = [
@@ -236,25 +240,6 @@ fn boot_parameter(test: &mut Test) {
     test.expect(Mode::current() == before, "and changes nothing");
 }
 
-fn backend_follows_cmma_flag(test: &mut Test) {
-    test.expect(
-        Backend::from_cmma_flag(0) == Backend::Emulated,
-        "cmma_flag 0: emulated host",
-    );
-    test.expect(
-        Backend::from_cmma_flag(1) == Backend::Essa(StableMode::Dat),
-        "cmma_flag 1: ESSA, stable with DAT",
-    );
-    test.expect(
-        Backend::from_cmma_flag(2) == Backend::Essa(StableMode::NoDat),
-        "cmma_flag 2: ESSA, stable without DAT",
-    );
-    test.expect(
-        Backend::Emulated.allows_mapped() && !Backend::Essa(StableMode::Dat).allows_mapped(),
-        "only the emulated host takes mapped folios",
-    );
-}
-
 static MASK_BYTES: [AtomicU8; 1] = [const { AtomicU8::new(0) }; 1];
 
 fn take_mask_sends_what_the_core_must_see(test: &mut Test) {
@@ -294,6 +279,189 @@ fn take_mask_sends_what_the_core_must_see(test: &mut Test) {
         "a discarded one does",
     );
     let _ = table.update(0, Op::SetStable);
+}
+
+/// A hypervisor with z/VM's semantics for the commands the core issues, a
+/// page at a time, that checks that the core issues every command under
+/// the page's guard, and whose answer a test can script.
+struct ModelHypervisor {
+    table: Table,
+    /// The hypervisor's own view of each page.
+    state: [Cell<Entry>; 4],
+    /// Commands issued.
+    issued: Cell<usize>,
+    /// Commands issued without the page's guard held.
+    unguarded: Cell<usize>,
+    /// The result the next command returns instead of the model's.
+    answer: Cell<Option<usize>>,
+}
+
+impl ModelHypervisor {
+    fn new(table: Table) -> Self {
+        Self {
+            table,
+            state: [const { Cell::new(Entry::STABLE) }; 4],
+            issued: Cell::new(0),
+            unguarded: Cell::new(0),
+            answer: Cell::new(None),
+        }
+    }
+
+    /// ESSA's encoding of `entry`: usage in bits 2-3, content in 0-1.
+    fn encode(entry: Entry) -> usize {
+        let usage = match entry.usage() {
+            Usage::Stable => 0,
+            Usage::Unused => 1,
+            Usage::PotVolatile => 2,
+            Usage::Volatile => 3,
+        };
+        let content = match entry.content() {
+            Content::Resident => 0,
+            Content::Preserved => 2,
+            Content::Zero => 3,
+        };
+        usage << 2 | content
+    }
+}
+
+impl Hypervisor for ModelHypervisor {
+    unsafe fn execute(&self, pfn: usize, command: Command) -> usize {
+        self.issued.set(self.issued.get() + 1);
+        if let Some(guard) = self.table.try_guard(pfn) {
+            drop(guard);
+            self.unguarded.set(self.unguarded.get() + 1);
+        }
+        let old = self.state[pfn].get();
+        let op = match command {
+            Command::SetVolatile => Op::SetVolatile { writable: false },
+            Command::SetPotVolatile => Op::SetVolatile { writable: true },
+            Command::SetStableIfResident => Op::MakeStable,
+        };
+        if let Ok(new) = old.apply(op) {
+            self.state[pfn].set(new);
+        }
+        self.answer.take().unwrap_or(Self::encode(old))
+    }
+}
+
+static ESSA_BYTES: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
+
+/// Makes page frame `pfn` volatile in the table and in `hv`, under the
+/// guard, as `Core::make_volatile` does.
+fn offer(hv: &ModelHypervisor, table: &Table, pfn: usize) {
+    let guard = table.try_guard(pfn).expect("nobody holds the guard");
+    // SAFETY: the guard is held; the model drops nothing real.
+    unsafe { hv.execute(pfn, Command::SetVolatile) };
+    let _ = guard.apply(Op::SetVolatile { writable: false });
+}
+
+fn reset(table: &Table) {
+    for pfn in 0..table.len() {
+        ESSA_BYTES[pfn].store(0, Ordering::Relaxed);
+    }
+}
+
+fn essa_make_stable_under_the_guard(test: &mut Test) {
+    let table = Table::from_static(&ESSA_BYTES);
+    let hv = ModelHypervisor::new(table);
+    offer(&hv, &table, 1);
+    test.expect(
+        backend::make_stable_with(&hv, &table, 1) == Ok(true),
+        "a volatile page is taken back",
+    );
+    test.expect(
+        table.get(1) == Entry::STABLE && hv.state[1].get() == Entry::STABLE,
+        "the table and the hypervisor both say stable",
+    );
+    let issued = hv.issued.get();
+    test.expect(
+        backend::make_stable_with(&hv, &table, 1) == Ok(false) && hv.issued.get() == issued,
+        "a stable page costs no ESSA",
+    );
+    offer(&hv, &table, 2);
+    hv.state[2].set(entry(Usage::Volatile, Content::Zero));
+    test.expect(
+        backend::make_stable_with(&hv, &table, 2) == Err(Refused::Discarded),
+        "a page the hypervisor dropped is refused",
+    );
+    test.expect(table.get(2).discarded(), "and recorded as discarded");
+    let issued = hv.issued.get();
+    test.expect(
+        backend::make_stable_with(&hv, &table, 2) == Err(Refused::Discarded)
+            && hv.issued.get() == issued,
+        "the table remembers the discard without asking again",
+    );
+    test.expect(
+        hv.unguarded.get() == 0,
+        "every ESSA was issued under the page's guard",
+    );
+    reset(&table);
+}
+
+fn essa_every_if_resident_result(test: &mut Test) {
+    let table = Table::from_static(&ESSA_BYTES);
+    let hv = ModelHypervisor::new(table);
+    for result in 0..32usize {
+        let result = result & 0xf | (result & 0x10) << 1; // with and without no-DAT
+        reset(&table);
+        offer(&hv, &table, 3);
+        hv.answer.set(Some(result));
+        let taken = backend::make_stable_with(&hv, &table, 3);
+        let intact = result & 3 == 0 || result & 0xf == 0b0010;
+        test.expect(
+            taken.is_ok() == intact,
+            "only a resident (or stable and preserved) page is taken back",
+        );
+        test.expect(
+            if intact {
+                table.get(3) == Entry::STABLE
+            } else {
+                table.get(3).discarded()
+            },
+            "the table records what the hypervisor did",
+        );
+    }
+    reset(&table);
+    offer(&hv, &table, 3);
+    hv.answer.set(Some(0b1110));
+    test.expect(
+        backend::make_stable_with(&hv, &table, 3) == Err(Refused::Discarded),
+        "KVM's volatile and not resident (0b1110) is a page to read again",
+    );
+    reset(&table);
+}
+
+fn essa_discard_fault_makes_progress(test: &mut Test) {
+    let table = Table::from_static(&ESSA_BYTES);
+    let hv = ModelHypervisor::new(table);
+    // The table says stable, the hypervisor says discarded: trusting the
+    // table alone would retry the access forever.
+    hv.state[1].set(entry(Usage::Volatile, Content::Zero));
+    test.expect(
+        backend::resolve_discard_fault_with(&hv, &table, 1) == Err(Refused::Discarded),
+        "a discard fault on a page the table thought stable discards it",
+    );
+    test.expect(
+        table.get(1).discarded(),
+        "and the table follows the hypervisor",
+    );
+    // A page that is stable after all: the access is retried.
+    test.expect(
+        backend::resolve_discard_fault_with(&hv, &table, 2) == Ok(())
+            && table.get(2) == Entry::STABLE,
+        "a page the hypervisor still has is stable, and the access retried",
+    );
+    let issued = hv.issued.get();
+    test.expect(
+        backend::resolve_discard_fault_with(&hv, &table, 1) == Err(Refused::Discarded)
+            && hv.issued.get() == issued,
+        "a page the table knows is discarded needs no ESSA",
+    );
+    test.expect(
+        hv.unguarded.get() == 0,
+        "every ESSA was issued under the guard",
+    );
+    reset(&table);
 }
 
 fn allocator_hooks_reach_the_table(test: &mut Test) {
@@ -337,8 +505,10 @@ kernel::kunit_test_suite!(
         table_guard_and_updates,
         essa_results_decode,
         boot_parameter,
-        backend_follows_cmma_flag,
         take_mask_sends_what_the_core_must_see,
+        essa_make_stable_under_the_guard,
+        essa_every_if_resident_result,
+        essa_discard_fault_makes_progress,
         allocator_hooks_reach_the_table,
     ]
 );

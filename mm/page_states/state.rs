@@ -81,6 +81,8 @@ impl Entry {
     pub(crate) const STABLE: Self = Self::new(Usage::Stable, Content::Resident);
     /// A free page with its contents in memory.
     pub(crate) const UNUSED: Self = Self::new(Usage::Unused, Content::Resident);
+    /// A page-cache page whose contents the host dropped.
+    pub(crate) const DISCARDED: Self = Self::new(Usage::Volatile, Content::Zero);
 
     const fn new(usage: Usage, content: Content) -> Self {
         Self { usage, content }

@@ -35,13 +35,20 @@
 //!   updates sees the guard, or the guard holder's checks see its
 //!   reference: one of the two fully ordered operations comes first.
 //!
-//! The guard is a bit lock held for a few loads.  Its takers never wait
-//! for it (some run in interrupt context); [`Table::update`] waits for
-//! its holder, which holds a reference to the folio.  It nests inside every lock the hooks may hold
-//! (lruvec lock, page table lock, i_pages lock) and takes none itself.
+//! The guard is a bit lock held, with preemption disabled, for a few loads
+//! and at most one ESSA.  Its takers in the hooks never wait for it (some
+//! run in interrupt context, where waiting for a holder on the same CPU
+//! would never end); [`Table::guard`] and [`Table::update`] wait for its
+//! holder, and are only called in task context.  Since a holder cannot be
+//! preempted, a waiter waits for a CPU that is running the holder's few
+//! instructions.  It nests inside every lock the hooks may hold (lruvec
+//! lock, page table lock, i_pages lock) and takes none itself.
 
 use crate::state::{Entry, Op, Refused};
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::{
+    marker::PhantomData,
+    sync::atomic::{AtomicPtr, AtomicU8, Ordering},
+};
 use kernel::{
     alloc::{allocator::Vmalloc, flags::__GFP_ZERO, Allocator},
     bindings,
@@ -64,15 +71,20 @@ pub(crate) struct Table(&'static [AtomicU8]);
 // stable, unguarded page's byte to be `PAGE_STATES_STABLE`.
 const _: () = assert!(Entry::STABLE.to_bits() == bindings::PAGE_STATES_STABLE as u8);
 
-/// The guard of one page's state, from [`Table::guard`].
+/// The guard of one page's state, from [`Table::try_guard`] or
+/// [`Table::guard`].
+///
+/// It cannot leave the task that took it: it disabled preemption there,
+/// as `bit_spin_lock()` does.
 ///
 /// # Invariants
 ///
-/// The holder set [`GUARD`] in `byte`, and `entry` is what the byte held
-/// besides it.
+/// The holder set [`GUARD`] in `byte` and disabled preemption once, and
+/// `entry` is what the byte held besides it.
 pub(crate) struct Guard<'a> {
     byte: &'a AtomicU8,
     entry: Entry,
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl Table {
@@ -258,13 +270,38 @@ impl Table {
         if old & GUARD != 0 {
             return None;
         }
-        byte.compare_exchange(old, old | GUARD, Ordering::SeqCst, Ordering::Relaxed)
-            .ok()?;
-        // INVARIANT: we set the guard; `old` is the entry.
+        preempt_disable();
+        if byte
+            .compare_exchange(old, old | GUARD, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            preempt_enable();
+            return None;
+        }
+        // INVARIANT: we set the guard and disabled preemption; `old` is the
+        // entry.
         Some(Guard {
             byte,
             entry: decode(old),
+            _not_send: PhantomData,
         })
+    }
+
+    /// Takes the guard of page frame `pfn`, waiting while someone else
+    /// holds it.  `None` for a frame outside the table.
+    ///
+    /// Only for task context: the holder may be interrupted on this CPU
+    /// (see the module documentation).
+    pub(crate) fn guard(&self, pfn: usize) -> Option<Guard<'_>> {
+        let byte = self.byte(pfn)?;
+        loop {
+            if let Some(guard) = self.try_guard(pfn) {
+                return Some(guard);
+            }
+            while byte.load(Ordering::Relaxed) & GUARD != 0 {
+                core::hint::spin_loop();
+            }
+        }
     }
 
     /// Counts the page frames in each state: `count(entry)` is called once
@@ -286,18 +323,48 @@ impl Guard<'_> {
     pub(crate) fn apply(self, op: Op) -> Result<Entry, Refused> {
         let result = self.entry.apply(op);
         let next = *result.as_ref().unwrap_or(&self.entry);
+        self.release(next);
+        result
+    }
+
+    /// Records what the hypervisor reported, whatever the table said: the
+    /// page is volatile and its contents are gone.  Releases the guard.
+    pub(crate) fn record_discarded(self) {
+        self.release(Entry::DISCARDED);
+    }
+
+    /// Records what the hypervisor reported, whatever the table said: the
+    /// page is stable, its contents resident.  Releases the guard.
+    pub(crate) fn record_stable(self) {
+        self.release(Entry::STABLE);
+    }
+
+    /// Stores `next` in the page's byte, which releases the guard.
+    fn release(self, next: Entry) {
         // Nobody else changes the byte while the guard is held.
         self.byte.store(next.to_bits(), Ordering::Release);
         core::mem::forget(self);
-        result
+        preempt_enable();
     }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        // By the type invariant, the byte is `entry` plus the guard.
+        // By the type invariant, the byte is `entry` plus the guard, and
+        // we disabled preemption when we set it.
         self.byte.store(self.entry.to_bits(), Ordering::Release);
+        preempt_enable();
     }
+}
+
+fn preempt_disable() {
+    // SAFETY: FFI call; paired with `preempt_enable` by the guard.
+    unsafe { bindings::preempt_disable() };
+}
+
+fn preempt_enable() {
+    // SAFETY: FFI call; the guard disabled preemption when it was taken.
+    unsafe { bindings::preempt_enable() };
 }
 
 fn decode(bits: u8) -> Entry {

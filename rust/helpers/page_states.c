@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/mm.h>
+#include <linux/preempt.h>
 #include <linux/vmstat.h>
 
 void *rust_helper_page_to_virt(struct page *page)
@@ -21,6 +22,16 @@ struct page *rust_helper_pfn_to_page(unsigned long pfn)
 unsigned long rust_helper_totalram_pages(void)
 {
 	return totalram_pages();
+}
+
+void rust_helper_preempt_disable(void)
+{
+	preempt_disable();
+}
+
+void rust_helper_preempt_enable(void)
+{
+	preempt_enable();
 }
 
 void rust_helper_cond_resched(void)

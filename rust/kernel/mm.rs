@@ -21,6 +21,30 @@
 //! code that needs an `anon_vma` after dropping its lock keeps it alive
 //! through its reference count ([`anon_vma::AnonVma`] is reference counted).
 //! See Documentation/rust/mm.rst.
+//!
+//! The rwsem guards ([`mm_struct::MmapReadGuard`],
+//! [`address_space::IMmapReadGuard`], [`address_space::IMmapWriteGuard`],
+//! [`anon_vma::AnonVmaReadGuard`] and [`rmap::RmapReadGuard`]) are not
+//! `Send`: an rwsem is released by the task that took it (lockdep and the
+//! rwsem's owner field, which optimistic spinning reads, record that task).
+
+/// Fails to build if any of the given types is `Send`.
+///
+/// A negative trait bound cannot be written, so this uses inference: if a
+/// type is `Send`, both impls of `AmbiguousIfSend` apply to it and the
+/// trait's parameter in the call cannot be inferred (error E0283).
+macro_rules! assert_not_send {
+    ($($t:ty),+ $(,)?) => {
+        const _: fn() = || {
+            trait AmbiguousIfSend<A> {
+                fn check() {}
+            }
+            impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+            impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+            $(let _ = <$t as AmbiguousIfSend<_>>::check;)+
+        };
+    };
+}
 
 pub mod address_space;
 pub mod anon_vma;

@@ -6,6 +6,7 @@
 
 use super::folio::FolioLockGuard;
 use crate::{bindings, types::Opaque};
+use core::marker::PhantomData;
 
 /// The page cache of a file, and the tree of its mappings (`i_mmap`).
 ///
@@ -27,8 +28,11 @@ impl AddressSpace {
     pub fn i_mmap_lock_read(&self) -> IMmapReadGuard<'_> {
         // SAFETY: by the type invariant the address space is valid.
         unsafe { bindings::i_mmap_lock_read(self.as_raw()) };
-        // INVARIANT: the lock was just taken.
-        IMmapReadGuard(self)
+        // INVARIANT: the current task just took the lock.
+        IMmapReadGuard {
+            mapping: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Takes `i_mmap_rwsem` for writing: no rmap walk of the file runs, and
@@ -36,8 +40,11 @@ impl AddressSpace {
     pub fn i_mmap_lock_write(&self) -> IMmapWriteGuard<'_> {
         // SAFETY: by the type invariant the address space is valid.
         unsafe { bindings::i_mmap_lock_write(self.as_raw()) };
-        // INVARIANT: the lock was just taken.
-        IMmapWriteGuard(self)
+        // INVARIANT: the current task just took the lock.
+        IMmapWriteGuard {
+            mapping: self,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -64,42 +71,63 @@ impl<'a> FolioLockGuard<'a> {
 
 /// `i_mmap_rwsem` held for reading.
 ///
+/// The guard is not `Send`: `i_mmap_rwsem` is an rwsem, and lockdep and
+/// the rwsem's owner tracking expect it to be released by the task that
+/// took it.
+///
 /// # Invariants
 ///
-/// The holder holds `i_mmap_rwsem` of `self.0` for reading.
-pub struct IMmapReadGuard<'a>(&'a AddressSpace);
+/// The task that created the guard holds `i_mmap_rwsem` of `self.mapping`
+/// for reading; as the guard is not `Send`, that is the task that drops it.
+pub struct IMmapReadGuard<'a> {
+    mapping: &'a AddressSpace,
+    _not_send: PhantomData<*mut ()>,
+}
+
+assert_not_send!(IMmapReadGuard<'static>);
 
 impl IMmapReadGuard<'_> {
     /// The address space whose mappings are locked.
     pub fn address_space(&self) -> &AddressSpace {
-        self.0
+        self.mapping
     }
 }
 
 impl Drop for IMmapReadGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold the lock.
-        unsafe { bindings::i_mmap_unlock_read(self.0.as_raw()) };
+        // SAFETY: by the type invariant the current task holds the lock
+        // for reading.
+        unsafe { bindings::i_mmap_unlock_read(self.mapping.as_raw()) };
     }
 }
 
 /// `i_mmap_rwsem` held for writing.
 ///
+/// The guard is not `Send`, for the same reason as [`IMmapReadGuard`]; a
+/// write-locked rwsem also records its owner for optimistic spinning.
+///
 /// # Invariants
 ///
-/// The holder holds `i_mmap_rwsem` of `self.0` for writing.
-pub struct IMmapWriteGuard<'a>(&'a AddressSpace);
+/// The task that created the guard holds `i_mmap_rwsem` of `self.mapping`
+/// for writing; as the guard is not `Send`, that is the task that drops it.
+pub struct IMmapWriteGuard<'a> {
+    mapping: &'a AddressSpace,
+    _not_send: PhantomData<*mut ()>,
+}
+
+assert_not_send!(IMmapWriteGuard<'static>);
 
 impl IMmapWriteGuard<'_> {
     /// The address space whose mappings are locked.
     pub fn address_space(&self) -> &AddressSpace {
-        self.0
+        self.mapping
     }
 }
 
 impl Drop for IMmapWriteGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold the lock.
-        unsafe { bindings::i_mmap_unlock_write(self.0.as_raw()) };
+        // SAFETY: by the type invariant the current task holds the lock
+        // for writing.
+        unsafe { bindings::i_mmap_unlock_write(self.mapping.as_raw()) };
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     bindings,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 /// The set of VMAs that may map a group of anonymous folios.
 ///
@@ -27,8 +27,11 @@ use core::ptr::NonNull;
 ///
 /// # Invariants
 ///
-/// The `anon_vma` is valid while an `&AnonVma` exists: someone holds a
-/// reference to it, or its lock.
+/// While an `&AnonVma` exists, the `anon_vma` is valid and its reference
+/// count is not zero: someone holds a reference to it, or holds its root's
+/// rwsem while a VMA is still linked to it.  (A linked `anon_vma` keeps its
+/// own reference, which `unlink_anon_vmas()` drops only after unlinking
+/// the last VMA under the rwsem held for writing.)
 #[repr(transparent)]
 pub struct AnonVma(Opaque<bindings::anon_vma>);
 
@@ -42,7 +45,9 @@ unsafe impl Sync for AnonVma {}
 // that keeps the `anon_vma` allocated.
 unsafe impl AlwaysRefCounted for AnonVma {
     fn inc_ref(&self) {
-        // SAFETY: by the type invariant the `anon_vma` is valid.
+        // SAFETY: by the type invariant the `anon_vma` is valid and its
+        // count is not zero, so the plain increment of `get_anon_vma` does
+        // not revive an `anon_vma` that is being freed.
         unsafe { bindings::get_anon_vma(self.as_raw()) };
     }
 
@@ -62,8 +67,11 @@ impl AnonVma {
     pub fn read_lock(&self) -> AnonVmaReadGuard<'_> {
         // SAFETY: by the type invariant the `anon_vma` is valid.
         unsafe { bindings::anon_vma_lock_read(self.as_raw()) };
-        // INVARIANT: the lock was just taken.
-        AnonVmaReadGuard(self)
+        // INVARIANT: the current task just took the lock.
+        AnonVmaReadGuard {
+            anon_vma: self,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -88,38 +96,75 @@ impl<'a> FolioLockGuard<'a> {
         if ptr.is_null() {
             return None;
         }
+        // When `folio_lock_anon_vma_read` had to sleep for the lock, it
+        // checked that the folio is mapped before sleeping only: the folio
+        // may have been unmapped and the `anon_vma`'s last reference
+        // dropped meanwhile (the free then waits for our lock).  If the
+        // folio is mapped now, under the lock, a VMA that maps it is linked
+        // to the `anon_vma` (the folio lock keeps `folio->mapping`) and
+        // cannot be unlinked before we unlock, so the count stays above
+        // zero, as `AnonVma` requires.
+        if !self.mapped() {
+            // SAFETY: `ptr` is read-locked by us, which keeps it valid.
+            unsafe { bindings::anon_vma_unlock_read(ptr) };
+            return None;
+        }
         // SAFETY: the returned `anon_vma` is read-locked, which keeps it
-        // valid until the guard unlocks it.
+        // valid until the guard unlocks it (`anon_vma_free()` takes the
+        // root's rwsem for writing before freeing), and by the check above
+        // its count is not zero until then.
         let anon_vma = unsafe { &*ptr.cast::<AnonVma>() };
-        // INVARIANT: the C function returned it locked.
-        Some(AnonVmaReadGuard(anon_vma))
+        // INVARIANT: `folio_lock_anon_vma_read` returned it read-locked by
+        // the current task.
+        Some(AnonVmaReadGuard {
+            anon_vma,
+            _not_send: PhantomData,
+        })
     }
 }
 
 /// An `anon_vma` rwsem held for reading.
 ///
+/// The guard is not `Send`: the `anon_vma` lock is an rwsem, and lockdep
+/// and the rwsem's owner tracking expect it to be released by the task
+/// that took it.
+///
 /// # Invariants
 ///
-/// The holder holds the read lock of `self.0`'s root.
-pub struct AnonVmaReadGuard<'a>(&'a AnonVma);
+/// The task that created the guard holds the read lock of the root of
+/// `self.anon_vma`; as the guard is not `Send`, that is the task that drops
+/// it.
+pub struct AnonVmaReadGuard<'a> {
+    anon_vma: &'a AnonVma,
+    _not_send: PhantomData<*mut ()>,
+}
+
+// SAFETY: a shared guard only gives out `&AnonVma`, and `AnonVma` is
+// `Sync`; the lock is only released by consuming or dropping the guard,
+// which needs it by value.
+unsafe impl Sync for AnonVmaReadGuard<'_> {}
+
+assert_not_send!(AnonVmaReadGuard<'static>);
 
 impl AnonVmaReadGuard<'_> {
     /// The locked `anon_vma`.
     pub fn anon_vma(&self) -> &AnonVma {
-        self.0
+        self.anon_vma
     }
 
     /// Drops the lock but keeps the `anon_vma` alive through a reference,
     /// so that it can be locked again later.
     pub fn unlock_keep(self) -> ARef<AnonVma> {
-        // Take the reference while the lock still keeps it alive.
-        ARef::from(self.0)
+        // Take the reference before `self` is dropped (and unlocks): until
+        // then the `AnonVma` invariant guarantees a count above zero.
+        ARef::from(self.anon_vma)
     }
 }
 
 impl Drop for AnonVmaReadGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold the read lock.
-        unsafe { bindings::anon_vma_unlock_read(self.0.as_raw()) };
+        // SAFETY: by the type invariant the current task holds the read
+        // lock.
+        unsafe { bindings::anon_vma_unlock_read(self.anon_vma.as_raw()) };
     }
 }

@@ -10,7 +10,7 @@ use crate::{
     error::{code::EFAULT, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::{ops::Deref, ptr::NonNull};
+use core::{mem::ManuallyDrop, ops::Deref, ptr::NonNull};
 
 /// A folio.
 ///
@@ -21,7 +21,7 @@ use core::{ops::Deref, ptr::NonNull};
 ///
 /// ```
 /// use core::ops::ControlFlow;
-/// use kernel::mm::folio::Folio;
+/// use kernel::mm::folio::{Folio, UnmapMlocked};
 ///
 /// let folio = Folio::alloc(GFP_KERNEL)?;
 /// assert_eq!(folio.nr_pages(), 1);
@@ -37,7 +37,7 @@ use core::{ops::Deref, ptr::NonNull};
 ///     ControlFlow::Continue(())
 /// });
 /// assert_eq!(found, 0);
-/// assert!(locked.unmap_all());
+/// assert!(locked.unmap_all(UnmapMlocked::Keep));
 /// // Neither anonymous nor in the page cache: it has no rmap lock.
 /// assert!(locked.lock_rmap_read().is_none());
 /// drop(locked);
@@ -69,6 +69,14 @@ unsafe impl AlwaysRefCounted for Folio {
         // SAFETY: the caller owns a reference.
         unsafe { bindings::folio_put(obj.cast().as_ptr()) };
     }
+}
+
+/// `folio->$field`, the field of the folio's first page that bindgen
+/// reaches through the `struct page` union and its anonymous struct.
+macro_rules! folio_field {
+    ($folio:expr, $field:ident) => {
+        &raw const (*$folio.as_raw()).__bindgen_anon_1.__bindgen_anon_1.$field
+    };
 }
 
 macro_rules! flag_queries {
@@ -195,7 +203,7 @@ impl Folio {
     #[inline]
     pub fn flags(&self) -> FolioFlags {
         // SAFETY: by the type invariant the folio is valid.
-        let flags = unsafe { &raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.flags };
+        let flags = unsafe { folio_field!(self, flags) };
         // SAFETY: the flags word is changed with atomic bit operations; a
         // volatile load sees one of its values (`READ_ONCE`).
         FolioFlags(unsafe { core::ptr::read_volatile(flags) } as usize)
@@ -240,17 +248,23 @@ impl Folio {
     }
 
     /// The raw `folio->mapping`: an `address_space`, or for anonymous
-    /// folios an `anon_vma` tagged with `PAGE_MAPPING_ANON`.
+    /// folios an `anon_vma` tagged with `PAGE_MAPPING_ANON`.  Read once
+    /// (`READ_ONCE`): without the folio lock, truncation may clear it at
+    /// any time.
     #[inline]
     pub(super) fn raw_mapping(&self) -> *mut crate::ffi::c_void {
+        // SAFETY: by the type invariant the folio is valid; the field is
+        // written with plain stores under the folio lock, and a volatile
+        // load sees either value whole (`READ_ONCE`).
+        unsafe { core::ptr::read_volatile(folio_field!(self, mapping)) }.cast()
+    }
+
+    /// The folio's index in its file, in pages.  Only meaningful while the
+    /// folio is in a page cache: hold its lock to keep it there.
+    #[inline]
+    pub fn index(&self) -> usize {
         // SAFETY: by the type invariant the folio is valid.
-        unsafe {
-            (*self.as_raw())
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .mapping
-                .cast()
-        }
+        unsafe { core::ptr::read_volatile(folio_field!(self, index)) as usize }
     }
 
     /// Locks the folio, sleeping until it is available.
@@ -270,6 +284,20 @@ impl Folio {
         } else {
             None
         }
+    }
+
+    /// Runs `f` with the lock that the caller already holds on the folio,
+    /// which stays held when `f` returns: for callers that C code hands a
+    /// locked folio.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold the folio lock until this returns.
+    pub unsafe fn with_lock_held<R>(&self, f: impl FnOnce(&FolioLockGuard<'_>) -> R) -> R {
+        // INVARIANT: the caller holds the lock; `ManuallyDrop` leaves it
+        // held, and `f` only borrows the guard.
+        let guard = ManuallyDrop::new(FolioLockGuard(self));
+        f(&guard)
     }
 }
 
@@ -339,50 +367,68 @@ impl FolioFlags {
 /// The holder holds the lock of `self.0`.
 pub struct FolioLockGuard<'a>(&'a Folio);
 
+/// Whether [`FolioLockGuard::unmap_all`] also takes an mlocked folio out
+/// of the page tables of `VM_LOCKED` mappings.  The caller decides: a host
+/// taking memory must leave locked memory alone, a folio whose contents
+/// are already gone must leave every mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnmapMlocked {
+    /// Stop at a `VM_LOCKED` mapping and leave the folio mapped there (it
+    /// is marked mlocked on the way, as reclaim does).
+    Keep,
+    /// Unmap it from `VM_LOCKED` mappings too (`TTU_IGNORE_MLOCK`).
+    Unmap,
+}
+
 impl FolioLockGuard<'_> {
     /// Unmaps the folio from every page table that maps it, anonymous,
-    /// file-backed or in the swap cache alike (`try_to_unmap`).  Secondary
+    /// file-backed or in the swap cache alike (`try_to_unmap`), except
+    /// `VM_LOCKED` mappings when `mlocked` says to keep them.  Secondary
     /// MMUs are told through MMU notifiers.
     ///
-    /// Returns `true` when no mapping is left.  A mapping can remain when
-    /// a page table could not be locked without sleeping on a lock the
-    /// caller may hold, or when a GUP pin keeps the folio in place.
+    /// Returns `true` when no mapping is left.  A mapping can remain in a
+    /// `VM_LOCKED` mapping, when a page table could not be locked without
+    /// sleeping on a lock the caller may hold, or when a GUP pin keeps the
+    /// folio in place.
     ///
     /// An anonymous folio can only leave its page tables for a swap entry,
     /// so one that is neither in the swap cache nor lazily freed stays
     /// mapped: there would be nothing to refault it from, and
     /// `try_to_unmap` warns and drops the mapping in that case.
-    pub fn unmap_all(&self) -> bool {
+    pub fn unmap_all(&self, mlocked: UnmapMlocked) -> bool {
         if self.test_anon() && self.test_swapbacked() && !self.test_swapcache() {
             return !self.0.mapped();
         }
+        // TTU_SYNC walks every mapping even if the mapcount drops to zero
+        // meanwhile, so that the result is exact.
+        let mut flags = bindings::ttu_flags_TTU_SYNC;
+        if mlocked == UnmapMlocked::Unmap {
+            flags |= bindings::ttu_flags_TTU_IGNORE_MLOCK;
+        }
         // SAFETY: we hold the folio lock, as `try_to_unmap` requires.
-        // TTU_SYNC avoids racing with concurrent zaps on the mapcount;
-        // TTU_IGNORE_MLOCK unmaps mlocked pages too.
-        unsafe {
-            bindings::try_to_unmap(
-                self.0.as_raw(),
-                bindings::ttu_flags_TTU_SYNC | bindings::ttu_flags_TTU_IGNORE_MLOCK,
-            )
-        };
+        unsafe { bindings::try_to_unmap(self.0.as_raw(), flags) };
         !self.0.mapped()
     }
 
-    /// Removes a clean, unmapped folio from its page cache, as reclaim
-    /// does.  Fails when the folio is dirty, under writeback, has private
-    /// data, or when someone besides the page cache and the caller holds a
-    /// reference: then nothing changes.
+    /// Removes a clean, unmapped folio from its page cache, as truncation
+    /// does: lookups no longer find it, and the page cache's references go.
+    /// Others who hold references keep the folio, which has no mapping
+    /// now; the last of them frees it.  Fails, changing nothing, when the
+    /// folio is not in a page cache, or is mapped, dirty, under writeback
+    /// or has private data.
     pub fn remove_from_page_cache(&self) -> bool {
-        let Some(mapping) = self.address_space() else {
-            return false;
-        };
-        if self.test_dirty() || self.test_writeback() || self.test_private() || self.mapped() {
+        if self.address_space().is_none()
+            || self.test_dirty()
+            || self.test_writeback()
+            || self.test_private()
+            || self.mapped()
+        {
             return false;
         }
-        // SAFETY: we hold the folio lock and a reference, as
-        // `remove_mapping` requires; it freezes the reference count, so it
-        // fails rather than remove a folio someone else holds.
-        unsafe { bindings::remove_mapping(mapping.as_raw(), self.0.as_raw()) != 0 }
+        // SAFETY: we hold the folio lock and it is in a page cache, as
+        // `filemap_remove_folio` requires; our reference keeps it allocated.
+        unsafe { bindings::filemap_remove_folio(self.0.as_raw()) };
+        true
     }
 }
 

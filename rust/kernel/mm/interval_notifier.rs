@@ -20,7 +20,10 @@
 use super::{mm_struct::MmUsers, mmu_notifier::Range};
 use crate::{
     bindings,
-    error::{code::EBUSY, to_result, Error, Result},
+    error::{
+        code::{EBUSY, EINVAL},
+        to_result, Error, Result,
+    },
     init::{self, PinInit},
     new_spinlock,
     prelude::*,
@@ -46,7 +49,9 @@ pub struct ReadSeq(crate::ffi::c_ulong);
 ///
 /// # Invariants
 ///
-/// `sub` is inserted on `mm` with [`Vtable::<T>::OPS`].
+/// `sub` is inserted with [`Vtable::<T>::OPS`] on the address space and
+/// over the interval it was inserted with; insertion recorded both in
+/// `sub`, and nothing changes them until removal.
 #[pin_data(PinnedDrop)]
 pub struct IntervalNotifier<T: IntervalInvalidate> {
     #[pin]
@@ -74,8 +79,12 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
         T: 'a,
     {
         let raw_mm = mm.mm().as_raw();
+        // INVARIANT: on success, `mmu_interval_notifier_insert` recorded
+        // `raw_mm` and the interval in the subscription.
         // SAFETY: the closure initialises the subscription through the C
-        // API or fails without inserting it.
+        // API or fails without inserting it.  `slot` is valid for writes and
+        // pinned; `raw_mm` has users (the caller's `MmUsers`, borrowed for
+        // `'a`), as insertion requires.
         let sub = unsafe {
             init::pin_init_from_closure(
                 move |slot: *mut Opaque<bindings::mmu_interval_notifier>| {
@@ -122,10 +131,42 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
         self.state.lock()
     }
 
+    /// The raw address space the notifier is inserted on.
+    #[cfg(CONFIG_HMM_MIRROR)]
+    fn raw_mm(&self) -> *mut bindings::mm_struct {
+        // SAFETY: by the type invariant insertion set `sub->mm`, and
+        // nothing changes it until removal.
+        unsafe { (*self.sub.get()).mm }
+    }
+
+    /// The first and the last address (inclusive, as in C) of the
+    /// interval the notifier is inserted over.
+    #[cfg(CONFIG_HMM_MIRROR)]
+    fn interval(&self) -> (usize, usize) {
+        let sub = self.sub.get();
+        // SAFETY: by the type invariant insertion set the interval tree
+        // node's `start` and `last`, and nothing changes them until removal
+        // (the tree code only updates the node's links and
+        // `__subtree_last`).
+        unsafe {
+            (
+                (*sub).interval_tree.start as usize,
+                (*sub).interval_tree.last as usize,
+            )
+        }
+    }
+
     /// Step 2 with HMM: faults in `pfns.len()` pages from `start` and
     /// stores their HMM pfn entries in `pfns`, retrying while an
     /// invalidation interferes.  Returns the sequence count to pass to
     /// [`Self::lock_if_unchanged`].
+    ///
+    /// `mm` must be the address space the notifier is inserted on, and
+    /// the pages must lie within its interval, or this fails with `EINVAL`
+    /// (as it does for an empty `pfns` and an unaligned `start`): the
+    /// notifier would not see invalidations of pages outside it.  `EFAULT`
+    /// and the other errors of `hmm_range_fault()` are about the pages
+    /// themselves.
     #[cfg(CONFIG_HMM_MIRROR)]
     pub fn hmm_fault(
         &self,
@@ -134,6 +175,22 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
         pfns: &mut [crate::ffi::c_ulong],
         write: bool,
     ) -> Result<ReadSeq> {
+        use crate::page::PAGE_SIZE;
+
+        if mm.mm().as_raw() != self.raw_mm() || start % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let end = pfns
+            .len()
+            .checked_mul(PAGE_SIZE)
+            .filter(|&len| len != 0)
+            .and_then(|len| start.checked_add(len))
+            .ok_or(EINVAL)?;
+        let (first, last) = self.interval();
+        // `end > start`, so `end - 1` does not wrap.
+        if start < first || end - 1 > last {
+            return Err(EINVAL);
+        }
         let mut flags = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT as crate::ffi::c_ulong;
         if write {
             flags |= bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE as crate::ffi::c_ulong;
@@ -144,7 +201,7 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
                 notifier: self.sub.get(),
                 notifier_seq: seq.0,
                 start: start as _,
-                end: (start + pfns.len() * crate::page::PAGE_SIZE) as _,
+                end: end as _,
                 hmm_pfns: pfns.as_mut_ptr(),
                 default_flags: flags,
                 pfn_flags_mask: 0,
@@ -152,8 +209,13 @@ impl<T: IntervalInvalidate> IntervalNotifier<T> {
             };
             let ret = {
                 let _lock = mm.mmap_read_lock();
-                // SAFETY: `range` is valid, covers `pfns`, and the caller's
-                // users reference and the lock keep the mm alive.
+                // SAFETY: `range` is valid and `hmm_pfns` has room for its
+                // `(end - start) / PAGE_SIZE` entries; its notifier is
+                // inserted (type invariant) over an interval that contains
+                // the range.  `hmm_range_fault` walks the notifier's mm,
+                // which is `mm` (checked above): the caller's users
+                // reference keeps its page tables, and we hold its
+                // `mmap_lock` for reading, as required.
                 unsafe { bindings::hmm_range_fault(&mut range) }
             };
             match to_result(ret) {
@@ -171,7 +233,8 @@ use crate::sync::lock::spinlock::SpinLockBackend;
 impl<T: IntervalInvalidate> PinnedDrop for IntervalNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: by the type invariant `sub` is inserted; removing it
-        // waits until no invalidation callback runs.
+        // waits until no invalidation callback runs, so `state`, dropped
+        // after this, outlives them.
         unsafe { bindings::mmu_interval_notifier_remove(self.sub.get()) };
     }
 }
@@ -189,7 +252,7 @@ impl<T: IntervalInvalidate> Vtable<T> {
         cur_seq: crate::ffi::c_ulong,
     ) -> bool {
         // SAFETY: the core passes our subscription, embedded in a live
-        // `IntervalNotifier<T>`.
+        // `IntervalNotifier<T>` (removal waits for running invalidations).
         let this = unsafe {
             &*crate::container_of!(
                 sub.cast::<Opaque<bindings::mmu_interval_notifier>>(),
@@ -202,7 +265,7 @@ impl<T: IntervalInvalidate> Vtable<T> {
         let mut state = this.state.lock();
         // SAFETY: set under the lock that readers check the count under.
         unsafe { bindings::mmu_interval_set_seq(sub, cur_seq) };
-        // SAFETY: the core passes a valid range.
+        // SAFETY: the core passes the range of this callback.
         state.invalidate(&unsafe { Range::from_raw(range) });
         true
     }

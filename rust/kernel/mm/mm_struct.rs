@@ -8,7 +8,7 @@ use crate::{
     bindings,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 /// A process address space.
 ///
@@ -77,8 +77,9 @@ impl Mm {
         if mm.is_null() {
             return None;
         }
-        // SAFETY: the current task's mm is valid while the task runs; the
-        // reference taken by `ARef::from` keeps it alive afterwards.
+        // SAFETY: only the current task changes `current->mm` (exec,
+        // `kthread_use_mm`), and the task's own reference to its mm keeps
+        // it alive until `ARef::from` has taken a reference of its own.
         Some(ARef::from(unsafe { Self::from_raw(mm) }))
     }
 
@@ -112,8 +113,11 @@ impl MmUsers<'_> {
     pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
         // SAFETY: the mm is valid and has users.
         unsafe { bindings::mmap_read_lock(self.0.as_raw()) };
-        // INVARIANT: the lock was just taken.
-        MmapReadGuard(self.0)
+        // INVARIANT: the current task just took the lock.
+        MmapReadGuard {
+            mm: self.0,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -126,21 +130,35 @@ impl Drop for MmUsers<'_> {
 
 /// `mmap_lock` held for reading.
 ///
+/// The guard is not `Send`: `mmap_lock` is an rwsem, and lockdep and the
+/// rwsem's owner tracking expect it to be released by the task that took
+/// it (`mmap_read_unlock` is not `mmap_read_unlock_non_owner`).
+///
 /// # Invariants
 ///
-/// The holder holds `mmap_lock` of `self.0` for reading.
-pub struct MmapReadGuard<'a>(&'a Mm);
+/// The task that created the guard holds `mmap_lock` of `self.mm` for
+/// reading; as the guard is not `Send`, that is the task that drops it.
+pub struct MmapReadGuard<'a> {
+    mm: &'a Mm,
+    _not_send: PhantomData<*mut ()>,
+}
+
+// SAFETY: a shared guard only gives out `&Mm`, and `Mm` is `Sync`; the
+// lock is only released by dropping the guard, which needs it by value.
+unsafe impl Sync for MmapReadGuard<'_> {}
+
+assert_not_send!(MmapReadGuard<'static>);
 
 impl MmapReadGuard<'_> {
     /// The address space.
     pub fn mm(&self) -> &Mm {
-        self.0
+        self.mm
     }
 }
 
 impl Drop for MmapReadGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold the lock.
-        unsafe { bindings::mmap_read_unlock(self.0.as_raw()) };
+        // SAFETY: by the type invariant the current task holds the lock.
+        unsafe { bindings::mmap_read_unlock(self.mm.as_raw()) };
     }
 }

@@ -6,11 +6,21 @@
 //!
 //! Every unmapping of a page, a discard by guest page hinting included,
 //! runs between `invalidate_range_start` and `invalidate_range_end`.
+//!
+//! The C core WARNs when a notifier's `invalidate_range_start` fails with
+//! anything but `-EAGAIN`, when it fails for a range that may block, and
+//! when a notifier whose start can fail has an `invalidate_range_end` (it
+//! calls the end of every notifier after a failed start, having no way to
+//! tell which one failed).  [`MmuNotifierOps`] makes all three impossible:
+//! only [`MmuNotifierOps::try_invalidate_range_start`] can fail, only with
+//! the [`Busy`] that a range that may not block hands out, and a notifier
+//! that implements it cannot implement
+//! [`MmuNotifierOps::invalidate_range_end`].
 
 use super::mm_struct::{Mm, MmUsers};
 use crate::{
     bindings,
-    error::{to_result, Error, Result},
+    error::{code::EAGAIN, to_result, Error},
     init::{self, PinInit},
     prelude::*,
     types::{ARef, Opaque},
@@ -18,6 +28,11 @@ use crate::{
 use core::{ffi::c_int, marker::PhantomData, ops::Deref};
 
 /// The range of an invalidation.
+///
+/// # Invariants
+///
+/// `self.0` is a range the MMU notifier core passed to a callback that is
+/// still running.
 pub struct Range<'a>(&'a bindings::mmu_notifier_range);
 
 impl<'a> Range<'a> {
@@ -25,9 +40,12 @@ impl<'a> Range<'a> {
     ///
     /// # Safety
     ///
-    /// `ptr` must be valid for `'a`.
+    /// `ptr` must be the range passed to a callback that runs for all of
+    /// `'a`.
     pub(crate) unsafe fn from_raw(ptr: *const bindings::mmu_notifier_range) -> Self {
-        // SAFETY: the caller guarantees validity.
+        // INVARIANT: the caller passes the range of a running callback.
+        // SAFETY: the caller guarantees validity for `'a`; the core does
+        // not change a range while callbacks run on it.
         Self(unsafe { &*ptr })
     }
 
@@ -42,20 +60,73 @@ impl<'a> Range<'a> {
     }
 
     /// Whether the callback may sleep.  When it may not (the OOM reaper),
-    /// a callback that would have to sleep returns `EAGAIN` instead.
+    /// a callback that would have to sleep gives up with the [`Busy`] of
+    /// [`Range::may_block`] instead.
     pub fn blockable(&self) -> bool {
-        // SAFETY: the range is valid.
+        // SAFETY: by the type invariant the range is valid.
         unsafe { bindings::mmu_notifier_range_blockable(self.0) }
+    }
+
+    /// `Ok(())` if the callback may sleep for this range; otherwise the
+    /// [`Busy`] with which [`MmuNotifierOps::try_invalidate_range_start`]
+    /// gives up (the core then fails the invalidation with `-EAGAIN`).
+    ///
+    /// A callback that needs to sleep calls `range.may_block()?` first.
+    pub fn may_block(&self) -> Result<(), Busy<'a>> {
+        if self.blockable() {
+            Ok(())
+        } else {
+            // INVARIANT: the range may not block.
+            Err(Busy(PhantomData))
+        }
     }
 }
 
-/// What a secondary MMU does when the primary page tables change.  Every
-/// method has a default that does nothing.
+/// A notifier gives up on an invalidation it cannot handle without
+/// sleeping, for a range `'a` that may not block.
+///
+/// Only [`Range::may_block`] makes one, and only for a range that may not
+/// block; the lifetime ties it to that range, so it cannot be kept for
+/// another invalidation.
+///
+/// # Invariants
+///
+/// The range of lifetime `'a` may not block.
+#[derive(Debug)]
+pub struct Busy<'a>(PhantomData<&'a ()>);
+
+/// What a secondary MMU does when the primary page tables change.
+///
+/// Only the methods an implementation defines are installed in the C
+/// `mmu_notifier_ops`; the others are left NULL, which the core treats as
+/// "nothing to do" (the defaults here do nothing either).
+///
+/// A notifier implements at most one of
+/// [`MmuNotifierOps::invalidate_range_start`] and
+/// [`MmuNotifierOps::try_invalidate_range_start`], and not the latter
+/// together with [`MmuNotifierOps::invalidate_range_end`]: registering
+/// one that does fails to build.
+///
+/// `invalidate_range_start` and `invalidate_range_end` also run for
+/// ranges that may not block ([`Range::blockable`]); they must not sleep
+/// then.
+#[vtable]
 pub trait MmuNotifierOps: Send + Sync + Sized {
     /// Mappings in `range` are about to change: stop using them.  Is
     /// always followed by [`MmuNotifierOps::invalidate_range_end`] with
-    /// the same range, even when it fails.
-    fn invalidate_range_start(&self, _range: &Range<'_>) -> Result {
+    /// the same range.
+    fn invalidate_range_start(&self, _range: &Range<'_>) {}
+
+    /// Like [`MmuNotifierOps::invalidate_range_start`], for a notifier that
+    /// cannot always stop using the mappings without sleeping: for a range
+    /// that may not block it may give up with the [`Busy`] of
+    /// [`Range::may_block`], and the core fails the invalidation with
+    /// `-EAGAIN` (the OOM reaper then tries again later).
+    ///
+    /// The core has no way to tell a notifier which start failed, so a
+    /// notifier that implements this gets no `invalidate_range_end` calls
+    /// and cannot implement [`MmuNotifierOps::invalidate_range_end`].
+    fn try_invalidate_range_start<'a>(&self, _range: &Range<'a>) -> Result<(), Busy<'a>> {
         Ok(())
     }
 
@@ -99,7 +170,9 @@ pub struct MmuNotifier<T: MmuNotifierOps> {
     notifier: Opaque<bindings::mmu_notifier>,
 }
 
-// SAFETY: the C side only needs the notifier pinned; `T` is `Send + Sync`.
+// SAFETY: `notifier` is only used by the C core, which synchronises its
+// own accesses; callbacks on any task reach `data` by shared reference, and
+// `T` is `Send + Sync`; `ARef<Mm>` is `Send + Sync`.
 unsafe impl<T: MmuNotifierOps> Send for MmuNotifier<T> {}
 // SAFETY: as above.
 unsafe impl<T: MmuNotifierOps> Sync for MmuNotifier<T> {}
@@ -113,13 +186,14 @@ impl<T: MmuNotifierOps> MmuNotifier<T> {
     {
         let raw_mm = mm.mm().as_raw();
         // SAFETY: the closure fully initialises the notifier or fails; on
-        // failure it is not registered.
+        // failure it is not registered.  `slot` is valid for writes and
+        // pinned; `raw_mm` has users (the caller's `MmUsers`, borrowed for
+        // `'a`), as registration requires.
         let notifier = unsafe {
             init::pin_init_from_closure(move |slot: *mut Opaque<bindings::mmu_notifier>| {
                 let mn = Opaque::raw_get(slot);
                 mn.write(core::mem::zeroed());
                 (*mn).ops = &Vtable::<T>::OPS;
-                // `mm` has users, as registration requires.
                 to_result(bindings::mmu_notifier_register(mn, raw_mm))
             })
         };
@@ -149,7 +223,9 @@ impl<T: MmuNotifierOps> PinnedDrop for MmuNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: by the type invariant the notifier is registered on
         // `mm`, to which we hold an `mm_count` reference.  Unregistering
-        // waits (SRCU) for running callbacks, so `data` outlives them.
+        // runs `release` if the mm has not been torn down yet and waits
+        // (SRCU) for running callbacks, so `data`, dropped after this,
+        // outlives them all.
         unsafe { bindings::mmu_notifier_unregister(self.notifier.get(), self.mm.as_raw()) };
     }
 }
@@ -158,16 +234,54 @@ impl<T: MmuNotifierOps> PinnedDrop for MmuNotifier<T> {
 struct Vtable<T>(PhantomData<T>);
 
 impl<T: MmuNotifierOps> Vtable<T> {
-    const OPS: bindings::mmu_notifier_ops = bindings::mmu_notifier_ops {
-        release: Some(Self::release),
-        clear_flush_young: Some(Self::clear_flush_young),
-        clear_young: Some(Self::clear_young),
-        test_young: Some(Self::test_young),
-        invalidate_range_start: Some(Self::invalidate_range_start),
-        invalidate_range_end: Some(Self::invalidate_range_end),
-        arch_invalidate_secondary_tlbs: None,
-        alloc_notifier: None,
-        free_notifier: None,
+    const OPS: bindings::mmu_notifier_ops = {
+        // Evaluated when `MmuNotifier::<T>::register` is built: these turn
+        // what the C core would WARN about at run time into build errors.
+        assert!(
+            !(T::HAS_INVALIDATE_RANGE_START && T::HAS_TRY_INVALIDATE_RANGE_START),
+            "implement `invalidate_range_start` or `try_invalidate_range_start`, not both"
+        );
+        assert!(
+            !(T::HAS_TRY_INVALIDATE_RANGE_START && T::HAS_INVALIDATE_RANGE_END),
+            "a notifier with `try_invalidate_range_start` cannot have `invalidate_range_end`"
+        );
+        bindings::mmu_notifier_ops {
+            release: if T::HAS_RELEASE {
+                Some(Self::release)
+            } else {
+                None
+            },
+            clear_flush_young: if T::HAS_CLEAR_FLUSH_YOUNG {
+                Some(Self::clear_flush_young)
+            } else {
+                None
+            },
+            clear_young: if T::HAS_CLEAR_YOUNG {
+                Some(Self::clear_young)
+            } else {
+                None
+            },
+            test_young: if T::HAS_TEST_YOUNG {
+                Some(Self::test_young)
+            } else {
+                None
+            },
+            invalidate_range_start: if T::HAS_INVALIDATE_RANGE_START {
+                Some(Self::invalidate_range_start)
+            } else if T::HAS_TRY_INVALIDATE_RANGE_START {
+                Some(Self::try_invalidate_range_start)
+            } else {
+                None
+            },
+            invalidate_range_end: if T::HAS_INVALIDATE_RANGE_END {
+                Some(Self::invalidate_range_end)
+            } else {
+                None
+            },
+            arch_invalidate_secondary_tlbs: None,
+            alloc_notifier: None,
+            free_notifier: None,
+        }
     };
 
     /// # Safety
@@ -187,7 +301,10 @@ impl<T: MmuNotifierOps> Vtable<T> {
     }
 
     unsafe extern "C" fn release(mn: *mut bindings::mmu_notifier, mm: *mut bindings::mm_struct) {
-        // SAFETY: the core passes our notifier and its live mm.
+        // SAFETY: the core passes our notifier, embedded in a live
+        // `MmuNotifier<T>` (unregistering waits for callbacks), and the mm
+        // it is registered on, to which registration took an `mm_count`
+        // reference that unregistering drops.
         unsafe { Self::data(mn).release(Mm::from_raw(mm)) }
     }
 
@@ -230,11 +347,25 @@ impl<T: MmuNotifierOps> Vtable<T> {
         mn: *mut bindings::mmu_notifier,
         range: *const bindings::mmu_notifier_range,
     ) -> c_int {
-        // SAFETY: the core passes our notifier and a valid range.
-        let ret = unsafe { Self::data(mn).invalidate_range_start(&Range::from_raw(range)) };
+        // SAFETY: the core passes our notifier, embedded in a live
+        // `MmuNotifier<T>`, and the range of this callback.
+        unsafe { Self::data(mn).invalidate_range_start(&Range::from_raw(range)) };
+        0
+    }
+
+    unsafe extern "C" fn try_invalidate_range_start(
+        mn: *mut bindings::mmu_notifier,
+        range: *const bindings::mmu_notifier_range,
+    ) -> c_int {
+        // SAFETY: the core passes our notifier, embedded in a live
+        // `MmuNotifier<T>`, and the range of this callback.
+        let ret = unsafe { Self::data(mn).try_invalidate_range_start(&Range::from_raw(range)) };
         match ret {
             Ok(()) => 0,
-            Err(e) => e.to_errno(),
+            // By the `Busy` invariant the range may not block: `-EAGAIN`
+            // is the one failure the core accepts then, and `OPS` has no
+            // `invalidate_range_end` for this notifier.
+            Err(Busy(_)) => EAGAIN.to_errno(),
         }
     }
 
@@ -242,7 +373,8 @@ impl<T: MmuNotifierOps> Vtable<T> {
         mn: *mut bindings::mmu_notifier,
         range: *const bindings::mmu_notifier_range,
     ) {
-        // SAFETY: the core passes our notifier and a valid range.
+        // SAFETY: the core passes our notifier, embedded in a live
+        // `MmuNotifier<T>`, and the range of this callback.
         unsafe { Self::data(mn).invalidate_range_end(&Range::from_raw(range)) }
     }
 }

@@ -20,28 +20,46 @@ use core::ops::ControlFlow;
 ///
 /// # Invariants
 ///
-/// The VMA is valid while an `&Vma` exists: the walk's rmap lock keeps it.
+/// While an `&Vma` exists, the VMA is valid and linked into the reverse
+/// map, and the walk holds the rmap lock (`anon_vma` rwsem or
+/// `i_mmap_rwsem`) that it was found under: unlinking the VMA, and changing
+/// its `vm_start` or `vm_end`, take that lock for writing.
 #[repr(transparent)]
 pub struct Vma(Opaque<bindings::vm_area_struct>);
 
 impl Vma {
     /// The address space the VMA belongs to.
     pub fn mm(&self) -> &Mm {
-        // SAFETY: by the type invariant the VMA is valid, and its mm
-        // outlives it.
+        // SAFETY: by the type invariant the VMA is valid and still linked.
+        // An mm's VMAs are unlinked in `exit_mmap()` before its users'
+        // `mm_count` reference is dropped, so that reference is held for as
+        // long as `&self`.
         unsafe { Mm::from_raw((*self.0.get()).vm_mm) }
     }
 
     /// The first address of the VMA.
     pub fn start(&self) -> usize {
-        // SAFETY: by the type invariant the VMA is valid.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start as usize }
+        self.span().0
     }
 
     /// The address just past the VMA.
     pub fn end(&self) -> usize {
-        // SAFETY: by the type invariant the VMA is valid.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize }
+        self.span().1
+    }
+
+    /// `vm_start` and `vm_end`.
+    ///
+    /// In C they are an anonymous struct in an anonymous union at the head
+    /// of `vm_area_struct` (shared with `vm_rcu`), which bindgen names
+    /// `__bindgen_anon_1.__bindgen_anon_1`; this is the only place that
+    /// spells those names.
+    fn span(&self) -> (usize, usize) {
+        // SAFETY: by the type invariant the VMA is valid and linked, and
+        // the walk's rmap lock keeps it so.  `vm_rcu` is only used to free
+        // an unlinked VMA, so the union holds `vm_start` and `vm_end`,
+        // which the lock keeps from changing.
+        let span = unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1 };
+        (span.vm_start as usize, span.vm_end as usize)
     }
 }
 
@@ -73,8 +91,11 @@ where
     where
         F: FnMut(&Vma, usize) -> ControlFlow<()>,
     {
-        // SAFETY: `arg` is the `&mut F` the walk was started with, and the
-        // walk holds the rmap lock that keeps `vma` valid during the call.
+        // SAFETY: `arg` is the `&mut F` the walk was started with, which
+        // nothing else uses during the walk.  The walk found `vma` linked in
+        // the folio's reverse map and holds the rmap lock it found it under
+        // until the call returns; the `&Vma` cannot outlive the call, so
+        // the `Vma` invariant holds while it exists.
         let (f, vma) = unsafe { (&mut *arg.cast::<F>(), &*vma.cast::<Vma>()) };
         f(vma, address as usize).is_continue()
     }
@@ -139,13 +160,22 @@ impl FolioLockGuard<'_> {
 ///
 /// Made by [`FolioLockGuard::lock_rmap_read`], so the lock is always the
 /// right one for the folio; the walk it offers (`rmap_walk_locked`) cannot
-/// run without it, nor take it a second time.
+/// run without it, nor take it a second time.  Like the rwsem guard it
+/// holds, it is not `Send`.
+///
+/// # Invariants
+///
+/// Exactly one of `_anon_vma` and `_i_mmap` is `Some`, for as long as the
+/// guard lives: the read lock of the `anon_vma` of `folio`, an anonymous
+/// folio, or the `i_mmap_rwsem` of the address space of `folio`, a
+/// page-cache folio.
 pub struct RmapReadGuard<'a> {
     folio: &'a FolioLockGuard<'a>,
-    // Exactly one of the two is held, for as long as the guard lives.
     _anon_vma: Option<AnonVmaReadGuard<'a>>,
     _i_mmap: Option<IMmapReadGuard<'a>>,
 }
+
+assert_not_send!(RmapReadGuard<'static>);
 
 impl FolioLockGuard<'_> {
     /// Takes the folio's rmap lock for reading: the `anon_vma` rwsem of an
@@ -158,6 +188,8 @@ impl FolioLockGuard<'_> {
             RmapLock::AnonVma => (Some(self.lock_anon_vma_read()?), None),
             RmapLock::IMmap => (None, Some(self.address_space()?.i_mmap_lock_read())),
         };
+        // INVARIANT: `rmap_lock` picked the lock that the walks of this
+        // folio take, and exactly one of the two was taken.
         Some(RmapReadGuard {
             folio: self,
             _anon_vma: anon_vma,
@@ -174,7 +206,9 @@ impl RmapReadGuard<'_> {
         F: FnMut(&Vma, usize) -> ControlFlow<()>,
     {
         let mut rwc = walk_control(&mut f, false);
-        // SAFETY: the folio is locked and we hold its rmap lock.
+        // SAFETY: `self.folio` is locked, and by the type invariant we hold
+        // its rmap lock for reading, as `rmap_walk_locked()` requires;
+        // `rwc` and the closure outlive the call.
         unsafe { bindings::rmap_walk_locked(self.folio.as_raw(), &mut rwc) };
     }
 }

@@ -3,7 +3,7 @@
  * GPH's Rust mm abstractions, through the /dev/gph_mirror test driver:
  *  - a mirror kept by an interval notifier stays coherent with the page
  *    tables across munmap, mprotect, MADV_DONTNEED, fork, mremap and
- *    compaction: no entry ever names a pfn the page table no longer maps;
+ *    migration: no entry ever names a pfn the page table no longer maps;
  *  - invalidate_range_start is always matched by invalidate_range_end,
  *    also when fork fails part way (fault injection);
  *  - the rmap probe finds every mapping of anonymous, file and swap-cache
@@ -237,27 +237,6 @@ TEST_F(mirror, mremap)
 	EXPECT_EQ(0, mirrored);
 	ASSERT_EQ(3, moved[3 * page_size]);
 	munmap(moved, NPAGES * page_size);
-}
-
-TEST_F(mirror, compaction)
-{
-	uint64_t before[NPAGES];
-	int fd, mirrored, moved = 0;
-	unsigned long i;
-
-	for (i = 0; i < NPAGES; i++)
-		before[i] = pagemap_pfn(self->buf + i * page_size);
-	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ(1, write(fd, "1", 1));
-	close(fd);
-	for (i = 0; i < NPAGES; i++)
-		moved += pagemap_pfn(self->buf + i * page_size) != before[i];
-	TH_LOG("compaction moved %d of %d mirrored pages", moved, NPAGES);
-	EXPECT_EQ(0, stale_entries(self->fd, self->buf, NPAGES, &mirrored));
-	EXPECT_EQ(NPAGES - moved, mirrored);
-	for (i = 0; i < NPAGES; i++)
-		ASSERT_EQ((char)i, self->buf[i * page_size]);
 }
 
 /* Migrating every mirrored page invalidates every entry. */

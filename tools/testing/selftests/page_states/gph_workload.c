@@ -5,7 +5,8 @@
  *   gph_workload write DIR MIB   write MIB MiB of files into DIR, sync them
  *                                and drop them from the page cache
  *   gph_workload read DIR        read them back, check every byte, and
- *                                print the time it took
+ *                                print the time it took, the system time,
+ *                                and the read I/Os of the files' disk
  *   gph_workload hotpath DIR     time anonymous faults, file faults and
  *                                cached read() (P2 of make bench)
  *   gph_workload coverage        volatile coverage against the ideal, free
@@ -17,11 +18,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,11 +81,45 @@ static int write_files(const char *dir, int mib)
 	return 0;
 }
 
+/*
+ * Reads completed and sectors read, from the block layer's statistics of
+ * the disk that holds @dir (/sys/dev/block/MAJ:MIN/stat, or its whole
+ * disk's for a partition); false if there are none.
+ */
+static bool disk_reads(const char *dir, unsigned long *ios, unsigned long *sectors)
+{
+	char path[128];
+	struct stat st;
+	FILE *f;
+	int n;
+
+	if (stat(dir, &st))
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat",
+		 major(st.st_dev), minor(st.st_dev));
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fscanf(f, "%lu %*u %lu", ios, sectors);
+	fclose(f);
+	return n == 2;
+}
+
+static double sys_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+}
+
 static int read_files(const char *dir)
 {
 	static uint64_t buf[CHUNK / 8];
 	size_t off, i, bad = 0, mib = 0;
-	double start = now_ms();
+	unsigned long ios0, sectors0, ios1, sectors1;
+	bool io = disk_reads(dir, &ios0, &sectors0);
+	double start = now_ms(), sys = sys_ms();
 	char path[256];
 	int idx, fd;
 
@@ -100,6 +139,11 @@ static int read_files(const char *dir)
 	}
 	printf("GPH-RESULT read_mib %zu\n", mib);
 	printf("GPH-RESULT read_ms %.0f\n", now_ms() - start);
+	printf("GPH-RESULT sys_ms %.0f\n", sys_ms() - sys);
+	if (io && disk_reads(dir, &ios1, &sectors1)) {
+		printf("GPH-RESULT read_ios %lu\n", ios1 - ios0);
+		printf("GPH-RESULT read_kib %lu\n", (sectors1 - sectors0) / 2);
+	}
 	printf("GPH-RESULT mismatches %zu\n", bad);
 	return bad ? 1 : 0;
 }

@@ -16,12 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +139,29 @@ static size_t verify_read(int fd, int idx, size_t size, size_t *poisoned)
 		bad += mismatches(buf, sizeof(buf), idx, off, poisoned);
 	}
 	return bad;
+}
+
+/*
+ * Reads completed by the disk that holds the test files, from the block
+ * layer's statistics (/sys/dev/block/MAJ:MIN/stat); false if it has none.
+ */
+static bool disk_read_ios(unsigned long *ios)
+{
+	char path[128];
+	struct stat st;
+	FILE *f;
+	int n;
+
+	if (stat(disk_dir(), &st))
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat",
+		 major(st.st_dev), minor(st.st_dev));
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fscanf(f, "%lu", ios);
+	fclose(f);
+	return n == 1;
 }
 
 FIXTURE(files)
@@ -395,6 +420,39 @@ TEST_F_TIMEOUT(files, periodic_policy_holds_the_footprint, 200)
 		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, poisoned);
+}
+
+/*
+ * Re-reading discarded page cache goes through readahead in large I/Os,
+ * as a cold read does: discard handling takes the discarded folios after
+ * the one a lookup found out of the page cache too, so that readahead
+ * finds a hole instead of reading one page per discard.
+ */
+TEST_F_TIMEOUT(files, rereading_discarded_data_reads_in_large_ios, 200)
+{
+	unsigned long ios0, cold, refault;
+	size_t bad = 0, poisoned = 0;
+	long got;
+
+	ASSERT_TRUE(disk_read_ios(&ios0)) TH_LOG("no I/O statistics for %s", disk_dir());
+	/* create_file() dropped the file from the page cache: a cold read. */
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	ASSERT_TRUE(disk_read_ios(&cold));
+	cold -= ios0;
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	sleep(1);
+	got = pressure(4 * NR_FILES * FILE_MIB);
+	ASSERT_LE((long)(FILE_SIZE / 4096 / 2), got);
+	ASSERT_TRUE(disk_read_ios(&ios0));
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	ASSERT_TRUE(disk_read_ios(&refault));
+	refault -= ios0;
+	TH_LOG("%d MiB: cold read in %lu I/Os, re-read after %ld discards in %lu I/Os",
+	       FILE_MIB, cold, got, refault);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+	EXPECT_LT(0, cold);
+	EXPECT_LE(refault, 2 * cold + 16);
 }
 
 TEST_HARNESS_MAIN
