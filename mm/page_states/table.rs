@@ -93,8 +93,9 @@ impl Table {
     /// The table lives as long as the kernel: the core is built in and the
     /// allocator's hooks may use it at any time.
     pub(crate) fn new_static() -> Result<Self> {
-        // SAFETY: `max_pfn` is set before the initcalls run and only grows
-        // with memory hotplug, which the core does not support.
+        // SAFETY: `max_pfn` is set by `setup_arch()`, before the initcalls
+        // run, and on s390 never changes after: hotplugged standby memory
+        // lies below it (see `<linux/page-states.h>`).
         let len = unsafe { bindings::max_pfn } as usize;
         let layout = core::alloc::Layout::array::<u8>(len.max(1)).map_err(|_| ENOMEM)?;
         let mem = Vmalloc::alloc(layout, GFP_KERNEL | __GFP_ZERO)?

@@ -113,13 +113,6 @@ struct target {
 	const char *map;	/* MAP_SHARED mapping, or NULL: pread() */
 };
 
-static const char *disk_dir(void)
-{
-	const char *d = getenv("GPH_DISK");
-
-	return d && *d ? d : "/mnt/disk";
-}
-
 static void file_path(char *buf, size_t len, int file)
 {
 	snprintf(buf, len, "%s/discard_race.%d", disk_dir(), file);

@@ -4,6 +4,8 @@
  *  - a mirror kept by an interval notifier stays coherent with the page
  *    tables across munmap, mprotect, MADV_DONTNEED, fork, mremap and
  *    migration: no entry ever names a pfn the page table no longer maps;
+ *  - the mirror of a file mapping stays coherent when the emulated host
+ *    discards its pages, and refaults them afterwards;
  *  - invalidate_range_start is always matched by invalidate_range_end,
  *    also when fork fails part way (fault injection);
  *  - the rmap probe finds every mapping of anonymous, file and swap-cache
@@ -260,6 +262,80 @@ TEST_F(mirror, migration)
 	EXPECT_EQ(NPAGES, mirrored);
 	for (i = 0; i < NPAGES; i++)
 		ASSERT_EQ((char)i, self->buf[i * page_size]);
+}
+
+/*
+ * Secondary MMUs see discards.  A file mapping is mirrored, and the
+ * emulated host discards its pages (taking the mappings away first, as a
+ * hypervisor intercepts the next access): every mirror entry of a page
+ * that left the page table is invalidated with it, so none names a pfn
+ * the page table no longer maps.  Lookups then take the discarded pages
+ * off the page cache and read them again, and the mirror refaults the
+ * new pages, with the file's data.  Needs page_states=volatile and the
+ * emulated host.
+ */
+TEST(mirror_sees_discards)
+{
+	uint64_t before[NPAGES], after[NPAGES];
+	unsigned long i, gone = 0;
+	int fd, dev, mirrored, stale;
+	char path[] = DISK "/gph_mirror_discard";
+	char mode[32], backend[32], buf[32];
+	long discarded0, refaulted0;
+	unsigned char *p;
+
+	if (read_attr("mode", mode, sizeof(mode)) ||
+	    read_attr("backend", backend, sizeof(backend)) ||
+	    strcmp(mode, "volatile") || strcmp(backend, "emulated"))
+		SKIP(return, "needs page_states=volatile and the emulated host");
+	page_size = sysconf(_SC_PAGESIZE);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	unlink(path);
+	p = malloc(NPAGES * page_size);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < NPAGES * page_size; i++)
+		p[i] = (unsigned char)(i * 13 + i / page_size);
+	ASSERT_EQ(NPAGES * page_size, pwrite(fd, p, NPAGES * page_size, 0));
+	free(p);
+	/* Read back after writeback and a drop: clean, without buffer heads. */
+	ASSERT_EQ(0, fsync(fd));
+	ASSERT_EQ(0, posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
+	p = mmap(NULL, NPAGES * page_size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	dev = open_dev();
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, register_range(dev, (char *)p, NPAGES));
+	ASSERT_EQ(0, fault_range(dev, p, NPAGES));
+	ASSERT_EQ(0, read_table(dev, before, NPAGES));
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_NE(0, before[i]);
+	sleep(1);
+
+	discarded0 = read_vmstat("page_states_discarded");
+	refaulted0 = read_vmstat("page_states_refaulted");
+	snprintf(buf, sizeof(buf), "%ld", sysconf(_SC_PHYS_PAGES) * page_size >> 20);
+	ASSERT_EQ(0, write_attr("host_discard_mib", buf));
+	ASSERT_LT(discarded0, read_vmstat("page_states_discarded"));
+	stale = stale_entries(dev, (char *)p, NPAGES, &mirrored);
+	ASSERT_EQ(0, read_table(dev, after, NPAGES));
+	for (i = 0; i < NPAGES; i++)
+		gone += !after[i];
+	TH_LOG("the host took %lu of %d mirrored pages; %d stale entries",
+	       gone, NPAGES, stale);
+	EXPECT_EQ(0, stale);
+	EXPECT_LT(0, gone);
+
+	/* Lookups take the discarded pages off the cache and read them. */
+	for (i = 0; i < NPAGES * page_size; i++)
+		ASSERT_EQ((unsigned char)(i * 13 + i / page_size), p[i]);
+	EXPECT_LE(refaulted0 + (long)gone, read_vmstat("page_states_refaulted"));
+	ASSERT_EQ(0, fault_range(dev, p, NPAGES));
+	EXPECT_EQ(0, stale_entries(dev, (char *)p, NPAGES, &mirrored));
+	EXPECT_EQ(NPAGES, mirrored);
+	close(dev);
+	munmap(p, NPAGES * page_size);
+	close(fd);
 }
 
 TEST(mirror_rejects_bad_ranges)

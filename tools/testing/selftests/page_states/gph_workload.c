@@ -25,10 +25,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "page_states_util.h"
 
 #define FILE_MIB 8
 #define CHUNK 65536
@@ -79,30 +79,6 @@ static int write_files(const char *dir, int mib)
 	}
 	printf("GPH-RESULT written_mib %d\n", mib / FILE_MIB * FILE_MIB);
 	return 0;
-}
-
-/*
- * Reads completed and sectors read, from the block layer's statistics of
- * the disk that holds @dir (/sys/dev/block/MAJ:MIN/stat, or its whole
- * disk's for a partition); false if there are none.
- */
-static bool disk_reads(const char *dir, unsigned long *ios, unsigned long *sectors)
-{
-	char path[128];
-	struct stat st;
-	FILE *f;
-	int n;
-
-	if (stat(dir, &st))
-		return false;
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat",
-		 major(st.st_dev), minor(st.st_dev));
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fscanf(f, "%lu %*u %lu", ios, sectors);
-	fclose(f);
-	return n == 2;
 }
 
 static double sys_ms(void)

@@ -116,7 +116,7 @@ static void read_and_check(struct __test_metadata *_metadata, int fd)
  */
 TEST(vmstat_counters_follow_the_work)
 {
-	const char *dir = getenv("GPH_DISK") ? getenv("GPH_DISK") : "/mnt/disk";
+	const char *dir = disk_dir();
 	size_t len = FILE_PAGES * getpagesize(), i;
 	long c0[NR_COUNTERS], c1[NR_COUNTERS], c2[NR_COUNTERS];
 	char path[256], mode[64], backend[64], buf[32];

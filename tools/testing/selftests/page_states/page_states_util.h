@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the page_states kselftests: the page-state core's
- * sysfs directory, its /proc/vmstat counters and its debugfs census.
+ * sysfs directory, its /proc/vmstat counters, its debugfs census, and the
+ * disk the tests keep their files on.
  */
 #ifndef PAGE_STATES_UTIL_H
 #define PAGE_STATES_UTIL_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define PAGE_STATES_SYSFS "/sys/kernel/mm/page_states/"
@@ -92,6 +97,39 @@ static inline int write_attr(const char *name, const char *value)
 	n = write(fd, value, strlen(value));
 	close(fd);
 	return n < 0 ? -errno : 0;
+}
+
+/* The directory on a real disk for page-cache work: GPH_DISK, or /mnt/disk. */
+static inline const char *disk_dir(void)
+{
+	const char *d = getenv("GPH_DISK");
+
+	return d && *d ? d : "/mnt/disk";
+}
+
+/*
+ * Reads completed and sectors read by the disk that holds @dir, from the
+ * block layer's statistics (/sys/dev/block/MAJ:MIN/stat); false if it has
+ * none.
+ */
+static inline bool disk_reads(const char *dir, unsigned long *ios,
+			      unsigned long *sectors)
+{
+	char path[128];
+	struct stat st;
+	FILE *f;
+	int n;
+
+	if (stat(dir, &st))
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat",
+		 major(st.st_dev), minor(st.st_dev));
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fscanf(f, "%lu %*u %lu", ios, sectors);
+	fclose(f);
+	return n == 2;
 }
 
 #endif /* PAGE_STATES_UTIL_H */

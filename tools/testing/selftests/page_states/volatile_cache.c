@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,13 +34,6 @@
 #define FILE_SIZE ((size_t)FILE_MIB << 20)
 #define NR_FILES 4
 #define PASSES 6
-
-static const char *disk_dir(void)
-{
-	const char *d = getenv("GPH_DISK");
-
-	return d && *d ? d : "/mnt/disk";
-}
 
 static void file_path(char *buf, size_t len, int idx)
 {
@@ -139,29 +131,6 @@ static size_t verify_read(int fd, int idx, size_t size, size_t *poisoned)
 		bad += mismatches(buf, sizeof(buf), idx, off, poisoned);
 	}
 	return bad;
-}
-
-/*
- * Reads completed by the disk that holds the test files, from the block
- * layer's statistics (/sys/dev/block/MAJ:MIN/stat); false if it has none.
- */
-static bool disk_read_ios(unsigned long *ios)
-{
-	char path[128];
-	struct stat st;
-	FILE *f;
-	int n;
-
-	if (stat(disk_dir(), &st))
-		return false;
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat",
-		 major(st.st_dev), minor(st.st_dev));
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fscanf(f, "%lu", ios);
-	fclose(f);
-	return n == 1;
 }
 
 FIXTURE(files)
@@ -430,22 +399,23 @@ TEST_F_TIMEOUT(files, periodic_policy_holds_the_footprint, 200)
  */
 TEST_F_TIMEOUT(files, rereading_discarded_data_reads_in_large_ios, 200)
 {
-	unsigned long ios0, cold, refault;
+	unsigned long ios0, cold, refault, sectors;
 	size_t bad = 0, poisoned = 0;
 	long got;
 
-	ASSERT_TRUE(disk_read_ios(&ios0)) TH_LOG("no I/O statistics for %s", disk_dir());
+	ASSERT_TRUE(disk_reads(disk_dir(), &ios0, &sectors))
+		TH_LOG("no I/O statistics for %s", disk_dir());
 	/* create_file() dropped the file from the page cache: a cold read. */
 	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
-	ASSERT_TRUE(disk_read_ios(&cold));
+	ASSERT_TRUE(disk_reads(disk_dir(), &cold, &sectors));
 	cold -= ios0;
 	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
 	sleep(1);
 	got = pressure(4 * NR_FILES * FILE_MIB);
 	ASSERT_LE((long)(FILE_SIZE / 4096 / 2), got);
-	ASSERT_TRUE(disk_read_ios(&ios0));
+	ASSERT_TRUE(disk_reads(disk_dir(), &ios0, &sectors));
 	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
-	ASSERT_TRUE(disk_read_ios(&refault));
+	ASSERT_TRUE(disk_reads(disk_dir(), &refault, &sectors));
 	refault -= ios0;
 	TH_LOG("%d MiB: cold read in %lu I/Os, re-read after %ld discards in %lu I/Os",
 	       FILE_MIB, cold, got, refault);
