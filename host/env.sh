@@ -34,10 +34,18 @@ die() {
 	exit 1
 }
 
-# The patch files of patches/series, in order ('%overlay' lines included).
+# The patch files of patches/series, in order.  A line that starts with
+# white space names a project file that the patch above it introduces.
 series_patches() {
-	sed -n -e 's/^%overlay[[:space:]]\{1,\}//' -e '/^[^#%[:space:]]/p' \
+	sed -n -e 's/[[:space:]]*#.*$//' -e '/^[^[:space:]]/p' \
 		"$GPH_ROOT/patches/series"
+}
+
+# "PATCH FILE" for every project file patches/series assigns to a patch.
+series_assignments() {
+	awk '{ sub(/[[:space:]]*#.*$/, "") }
+	     /^[^[:space:]]/ { patch = $1; next }
+	     NF { print patch, $1 }' "$GPH_ROOT/patches/series"
 }
 
 # The project's files that land in the kernel tree (paths in the repo).

@@ -27,32 +27,76 @@ fi
 "${GIT[@]}" clean -q -f -d -x
 
 step "assembling the series"
-while read -r line; do
-	case "$line" in
-	'' | '#'*) continue ;;
-	%overlay*)
-		p=$(echo "$line" | sed 's/^%overlay[[:space:]]*//')
-		"${GIT[@]}" apply --index "$GPH_ROOT/patches/$p"
-		overlay_files | while read -r f; do
-			dst=$wt/$(kernel_path "$f")
-			mkdir -p "$(dirname "$dst")"
-			cp "$GPH_ROOT/$f" "$dst"
-			"${GIT[@]}" add -f "$(kernel_path "$f")"
-		done
-		# The commit takes the patch's author and message.
-		info=$(mktemp -d)
-		git mailinfo "$info/msg" "$info/patch" < "$GPH_ROOT/patches/$p" > "$info/head"
-		author=$(sed -n 's/^Author: //p' "$info/head")
-		email=$(sed -n 's/^Email: //p' "$info/head")
-		{ sed -n 's/^Subject: //p' "$info/head"; echo; cat "$info/msg"; } > "$info/full"
-		"${GIT[@]}" commit -q --author="$author <$email>" -F "$info/full"
-		rm -rf "$info"
-		;;
-	*)
-		"${GIT[@]}" am -q "$GPH_ROOT/patches/$line"
-		;;
-	esac
-done < "$GPH_ROOT/patches/series"
+mapfile -t patches < <(series_patches)
+# Every project file is introduced by exactly one patch of the series.
+declare -A intro
+while read -r p f; do
+	[ -n "${intro[$f]:-}" ] && die "patches/series: $f is assigned to ${intro[$f]} and to $p"
+	[ -f "$GPH_ROOT/$f" ] || die "patches/series: $p introduces $f, which the project does not have"
+	intro[$f]=$p
+done < <(series_assignments)
+missing=$(overlay_files | while read -r f; do [ -n "${intro[$f]:-}" ] || echo "  $f"; done)
+[ -z "$missing" ] || die "patches/series assigns these project files to no patch:
+$missing"
+
+# A project file enters the series as it was before the later patches
+# that change it: its final content with their changes taken back, last
+# patch first.  A patch can only change files introduced before it.
+initial=$(mktemp -d)
+trap 'rm -rf "$initial"' EXIT
+includes=()
+while read -r f; do
+	mkdir -p "$initial/$(dirname "$(kernel_path "$f")")"
+	cp "$GPH_ROOT/$f" "$initial/$(kernel_path "$f")"
+	includes+=("--include=$(kernel_path "$f")")
+done < <(overlay_files)
+declare -A snapshot
+for ((i = ${#patches[@]} - 1; i >= 0; i--)); do
+	p=${patches[$i]}
+	for f in "${!intro[@]}"; do
+		[ "${intro[$f]}" = "$p" ] || continue
+		snapshot[$f]=$(mktemp -p "$initial" .snapshot.XXXXXX)
+		cp "$initial/$(kernel_path "$f")" "${snapshot[$f]}"
+	done
+	(cd "$initial" && git apply -R "${includes[@]}" "$GPH_ROOT/patches/$p") ||
+		die "patches/$p does not apply backwards to the project's files"
+done
+
+for p in "${patches[@]}"; do
+	# The patch's changes, then the files it introduces, in one commit
+	# with the patch's author, date and message.
+	info=$(mktemp -d -p "$initial")
+	git mailinfo -k "$info/msg" "$info/diff" < "$GPH_ROOT/patches/$p" > "$info/head"
+	if [ -s "$info/diff" ]; then
+		"${GIT[@]}" apply --index "$info/diff" ||
+			die "patches/$p does not apply in the series"
+	fi
+	for f in "${!intro[@]}"; do
+		[ "${intro[$f]}" = "$p" ] || continue
+		dst=$wt/$(kernel_path "$f")
+		mkdir -p "$(dirname "$dst")"
+		cp "${snapshot[$f]}" "$dst"
+		"${GIT[@]}" add -f "$(kernel_path "$f")"
+	done
+	subject=$(sed -n 's/^Subject: //p' "$info/head" | sed 's/^\[PATCH[^]]*\] *//')
+	{ echo "$subject"; echo; cat "$info/msg"; } > "$info/full"
+	"${GIT[@]}" commit -q --allow-empty \
+		--author="$(sed -n 's/^Author: //p' "$info/head") <$(sed -n 's/^Email: //p' "$info/head")>" \
+		--date="$(sed -n 's/^Date: //p' "$info/head")" -F "$info/full"
+done
+
+# The series must rebuild the project's tree exactly.
+while read -r f; do
+	cp "$GPH_ROOT/$f" "$wt/$(kernel_path "$f")"
+done < <(overlay_files)
+if [ -n "$("${GIT[@]}" status --porcelain)" ]; then
+	"${GIT[@]}" status --short | head -20
+	die "the series does not reproduce the project's files (above)"
+fi
+if ! "${GIT[@]}" diff --quiet HEAD "$(git -C "$KSRC" rev-parse HEAD)" -- . \
+	$(overlay_files | while read -r f; do printf ":(exclude)%s " "$(kernel_path "$f")"; done); then
+	die "the series does not reproduce the kernel tree's patched files"
+fi
 
 rm -rf "$out"
 "${GIT[@]}" format-patch -q --no-signature --zero-commit -o "$out" pristine..HEAD

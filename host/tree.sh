@@ -46,8 +46,15 @@ if [ "$(cat "$KSRC/.gph-patches" 2>/dev/null)" != "$sum" ]; then
 	fi
 	"${AM[@]}" am --abort >/dev/null 2>&1 || true
 	"${AM[@]}" checkout -q -f --detach pristine
+	# A patch may also change project files that an earlier patch of the
+	# series introduced; the overlay below brings their final content, so
+	# those parts are left out here.
+	excludes=()
+	while read -r f; do
+		excludes+=("--exclude=$(kernel_path "$f")")
+	done < <(overlay_files)
 	for p in "${patches[@]}"; do
-		if ! "${AM[@]}" am -q --keep-cr "$GPH_ROOT/patches/$p"; then
+		if ! "${AM[@]}" am -q --keep-cr "${excludes[@]}" "$GPH_ROOT/patches/$p"; then
 			"${AM[@]}" am --abort >/dev/null 2>&1 || true
 			die "patches/$p does not apply"
 		fi
