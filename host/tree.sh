@@ -54,6 +54,8 @@ if [ "$(cat "$KSRC/.gph-patches" 2>/dev/null)" != "$sum" ]; then
 		excludes+=("--exclude=$(kernel_path "$f")")
 	done < <(overlay_files)
 	for p in "${patches[@]}"; do
+		# A patch that only introduces project files has nothing here.
+		grep -q '^diff --git ' "$GPH_ROOT/patches/$p" || continue
 		if ! "${AM[@]}" am -q --keep-cr "${excludes[@]}" "$GPH_ROOT/patches/$p"; then
 			"${AM[@]}" am --abort >/dev/null 2>&1 || true
 			die "patches/$p does not apply"

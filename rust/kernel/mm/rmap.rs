@@ -127,6 +127,27 @@ impl FolioLockGuard<'_> {
     /// dropping the reverse-map lock itself.  `f` stops the walk by
     /// returning [`ControlFlow::Break`].
     ///
+    /// # Examples
+    ///
+    /// A folio that nobody maps: the walk finds nothing, and a folio that
+    /// is neither anonymous nor in the page cache has no rmap lock.
+    ///
+    /// ```
+    /// use core::ops::ControlFlow;
+    /// use kernel::mm::folio::Folio;
+    ///
+    /// let folio = Folio::alloc(GFP_KERNEL)?;
+    /// let locked = folio.lock();
+    /// let mut found = 0;
+    /// locked.rmap_walk(|_vma, _address| {
+    ///     found += 1;
+    ///     ControlFlow::Continue(())
+    /// });
+    /// assert_eq!(found, 0);
+    /// assert!(locked.lock_rmap_read().is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// `f` runs under the rmap lock: it must not sleep on locks that come
     /// earlier in the [lock order](super).
     pub fn rmap_walk<F>(&self, mut f: F)
