@@ -58,6 +58,7 @@ for ((i = ${#patches[@]} - 1; i >= 0; i--)); do
 		snapshot[$f]=$(mktemp -p "$initial" .snapshot.XXXXXX)
 		cp "$initial/$(kernel_path "$f")" "${snapshot[$f]}"
 	done
+	grep -q '^diff --git ' "$GPH_ROOT/patches/$p" || continue
 	(cd "$initial" && git apply -R "${includes[@]}" "$GPH_ROOT/patches/$p") ||
 		die "patches/$p does not apply backwards to the project's files"
 done
@@ -67,7 +68,7 @@ for p in "${patches[@]}"; do
 	# with the patch's author, date and message.
 	info=$(mktemp -d -p "$initial")
 	git mailinfo -k "$info/msg" "$info/diff" < "$GPH_ROOT/patches/$p" > "$info/head"
-	if [ -s "$info/diff" ]; then
+	if grep -q "^diff --git " "$info/diff"; then
 		"${GIT[@]}" apply --index "$info/diff" ||
 			die "patches/$p does not apply in the series"
 	fi
@@ -99,13 +100,123 @@ if ! "${GIT[@]}" diff --quiet HEAD "$(git -C "$KSRC" rev-parse HEAD)" -- . \
 fi
 
 rm -rf "$out"
-"${GIT[@]}" format-patch -q --no-signature --zero-commit -o "$out" pristine..HEAD
-n=$(ls "$out"/*.patch | wc -l)
-echo "  $n patches in ${out#"$GPH_ROOT"/}/"
+
+cover=$out/0000-cover-letter.patch
+
+# The cover letter's subject and blurb come from patches/cover-letter: its
+# first line is the subject, and the text after the blank line below it
+# replaces format-patch's *** BLURB HERE ***, above the shortlog and the
+# diffstat that format-patch writes.
+fill_cover_letter() {
+	local src=$GPH_ROOT/patches/cover-letter
+	[ -n "$(sed -n 1p "$src")" ] && [ -z "$(sed -n 2p "$src")" ] &&
+		[ -n "$(sed -n '3,$p' "$src" | tr -d '[:space:]')" ] ||
+		die "patches/cover-letter: a subject line, a blank line, then the body"
+	SUBJECT=$(sed -n 1p "$src") BODY=$(sed -n '3,$p' "$src") \
+	awk 'BEGIN { s = "*** SUBJECT HERE ***"; b = "*** BLURB HERE ***" }
+	     !subject && /^Subject: / && (i = index($0, s)) {
+		$0 = substr($0, 1, i - 1) ENVIRON["SUBJECT"] substr($0, i + length(s))
+		subject = 1
+	     }
+	     !blurb && $0 == b { $0 = ENVIRON["BODY"]; blurb = 1 }
+	     { print }
+	     END { exit !(subject && blurb) }' "$cover" > "$cover.new" ||
+		die "format-patch's cover letter has no *** SUBJECT HERE *** or *** BLURB HERE ***"
+	mv "$cover.new" "$cover"
+}
+
+# To and Cc for every patch, as `git send-email .cache/series/*.patch` reads
+# them (nothing here sends anything).  scripts/get_maintainer.pl, run in the
+# worktree at the series' HEAD so that it knows the series' own MAINTAINERS
+# entry for GPH, names the maintainers (M:) of what a patch touches, for
+# To, and the reviewers (R:) and lists (L:), for Cc; the cover letter goes
+# to all of them.  The headers go right after Subject, one address a line,
+# as format-patch writes its own --to and --cc.  get_maintainer.pl takes
+# a while on a large patch, so it runs once per patch (--roles tells M:
+# from R: and L:), for all the patches at once.
+add_recipients() {
+	local p a to cc all_to= all_cc= pids=()
+	a=$(mktemp -d -p "$initial")
+	for p in "$out"/*.patch; do
+		[ "$p" = "$cover" ] && continue
+		(cd "$wt" && ./scripts/get_maintainer.pl --no-git --no-git-fallback \
+			--no-rolestats --no-multiline --separator $'\n' --roles \
+			"$p") > "$a/${p##*/}" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || die "scripts/get_maintainer.pl failed"
+	done
+	for p in "$out"/*.patch; do
+		[ "$p" = "$cover" ] && continue
+		to=$(addresses_not_in "" "$(with_role to < "$a/${p##*/}")")
+		cc=$(addresses_not_in "$to" "$(with_role cc < "$a/${p##*/}")")
+		add_headers "$p" "$to" "$cc"
+		all_to+=$to$'\n' all_cc+=$cc$'\n'
+	done
+	to=$(addresses_not_in "" "$all_to")
+	add_headers "$cover" "$to" "$(addresses_not_in "$to" "$all_cc")"
+}
+
+# with_role to|cc: of get_maintainer.pl's "ADDRESS (ROLE[:SECTION])" lines,
+# the addresses for To (maintainer, supporter, odd fixer, ...: an M: line)
+# or for Cc (reviewer, and the lists: open, moderated, subscriber list).
+with_role() {
+	awk -v want="$1" '{
+		i = index($0, "<") ? index($0, ">") : index($0, " ") - 1
+		if (i < 1) i = length($0)
+		role = substr($0, i + 3)
+		cc = role ~ /^(reviewer|[a-z ]*list)(:|\)$)/
+		if ((want == "cc") == cc) print substr($0, 1, i)
+	}'
+}
+
+# The addresses of $2 (one a line) that are not in $1, each once, in order.
+# Two spellings of one mailbox are one address.
+addresses_not_in() {
+	EXCLUDE=$1 awk 'function key(a) {
+			a = tolower(a)
+			if (a ~ /<.*>/) { sub(/.*</, "", a); sub(/>.*/, "", a) }
+			return a
+		}
+		BEGIN { n = split(ENVIRON["EXCLUDE"], e, "\n")
+			for (i = 1; i <= n; i++) if (e[i] != "") seen[key(e[i])] = 1 }
+		NF && !seen[key($0)]++' <<< "$2"
+}
+
+# add_headers PATCH TO CC: To: and Cc: after the Subject header of PATCH.
+add_headers() {
+	HEADERS=$(fold_header To "$2"; fold_header Cc "$3") \
+	awk '!done && /^Subject: / { subject = 1; print; next }
+	     !done && subject && /^[ \t]/ { print; next }
+	     !done && subject { if (ENVIRON["HEADERS"] != "") print ENVIRON["HEADERS"]; done = 1 }
+	     { print }' "$1" > "$1.new"
+	mv "$1.new" "$1"
+}
+
+# fold_header NAME ADDRESSES: "NAME: a,\n    b" for the addresses, one a
+# line; nothing when there are none.
+fold_header() {
+	[ -n "$2" ] || return 0
+	awk -v name="$1" 'NR == 1 { printf "%s: %s", name, $0; next }
+		{ printf ",\n    %s", $0 } END { print "" }' <<< "$2"
+}
+
+# An unchanged project gives an unchanged series: the cover letter, which
+# format-patch dates by the committer, takes the last patch's date, and
+# object names are abbreviated to 12 digits whatever the repository's size.
+GIT_COMMITTER_DATE=$("${GIT[@]}" log -1 --format=%aD HEAD) \
+	"${GIT[@]}" format-patch -q --no-signature --zero-commit --abbrev=12 \
+	--cover-letter -o "$out" pristine..HEAD
+fill_cover_letter
+add_recipients
+n=$(ls "$out"/*.patch | grep -vc /0000-cover-letter.patch)
+echo "  $n patches and a cover letter in ${out#"$GPH_ROOT"/}/"
 
 step "checkpatch.pl --strict"
 status=0
 for p in "$out"/*.patch; do
+	[ "$p" = "$cover" ] && continue
 	if ! (cd "$wt" && ./scripts/checkpatch.pl --strict --quiet --no-summary "$p"); then
 		echo "  checkpatch: ${p##*/} has findings"
 		status=1
