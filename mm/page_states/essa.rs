@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The s390 ESSA instruction: the commands the core issues, and the
-//! previous state ESSA returns, decoded into an [`Entry`].
+//! The s390 ESSA instruction: the commands the core issues, and what the
+//! previous state ESSA returns means for the page.
 
-use crate::{
-    backend::StableMode,
-    state::{Content, Entry, Usage},
-};
+use crate::backend::StableMode;
 use kernel::bindings;
 
 /// An ESSA command (the instruction's third operand).
@@ -63,9 +60,12 @@ pub(crate) enum IfResident {
 }
 
 impl IfResident {
-    /// Reads ESSA's result of `ESSA_SET_STABLE_IF_RESIDENT`.  Every one of
-    /// the 16 results has a meaning here, including pairs that [`decode`]
-    /// refuses (KVM reports a volatile page it has not faulted in as
+    /// Reads ESSA's result of `ESSA_SET_STABLE_IF_RESIDENT`: the usage
+    /// state in bits 2-3 (stable, unused, potentially volatile, volatile),
+    /// the content state in bits 0-1 (resident; 2: preserved, paged out by
+    /// the host; 3: zero, dropped), bit 5 no-DAT.  Every one of the 16
+    /// results has a meaning here, including pairs that s390 does not
+    /// define (KVM reports a volatile page it has not faulted in as
     /// "volatile, not resident", `0b1110`).  The contents are intact only
     /// when they were resident (bits 0-1 clear), or when the page was
     /// stable and paged out (preserved, `0b0010`).  Anything else, zero
@@ -115,25 +115,4 @@ pub(crate) unsafe fn set_stable(pfn: usize, pages: usize, mode: StableMode) {
         // SAFETY: as above.
         StableMode::NoDat => unsafe { bindings::__set_page_stable_nodat(addr, pages as _) },
     }
-}
-
-/// Decodes ESSA's result: the usage state in bits 2-3 (stable, unused,
-/// potentially volatile, volatile), the content state in bits 0-1
-/// (resident; 2: preserved, the host paged it out; 3: zero, the host
-/// dropped it).  Bit 5 (no-DAT) does not matter here.  `None` for a
-/// combination that s390 does not define.
-pub(crate) fn decode(result: usize) -> Option<Entry> {
-    let usage = match (result >> 2) & 3 {
-        0 => Usage::Stable,
-        1 => Usage::Unused,
-        2 => Usage::PotVolatile,
-        _ => Usage::Volatile,
-    };
-    let content = match result & 3 {
-        0 => Content::Resident,
-        2 => Content::Preserved,
-        3 => Content::Zero,
-        _ => return None,
-    };
-    Entry::from_parts(usage, content)
 }

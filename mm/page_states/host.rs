@@ -59,7 +59,7 @@ pub(crate) static REPORTED: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static TARGET_MIB: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static PERIOD_MS: AtomicU32 = AtomicU32::new(0);
 
-const PAGES_PER_MIB: usize = 1 << (20 - bindings::PAGE_SHIFT);
+pub(crate) const PAGES_PER_MIB: usize = 1 << (20 - bindings::PAGE_SHIFT);
 
 /// The most pages the free page reporting device takes at once
 /// (`PAGE_REPORTING_CAPACITY`).
@@ -222,11 +222,6 @@ pub(crate) fn hold_to(core: Core, target_mib: usize) -> usize {
         return 0;
     }
     discard(core, resident - target)
-}
-
-/// Converts MiB to pages, for the knobs.
-pub(crate) fn mib_to_pages(mib: usize) -> usize {
-    mib.saturating_mul(PAGES_PER_MIB)
 }
 
 /// One round of the periodic policy, on the system workqueue.

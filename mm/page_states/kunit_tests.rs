@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit suite `page_states`: the state machine, the table's guard, ESSA's
-//! result decoding, the ESSA backend's decisions against a model
+//! KUnit suite `page_states`: the state machine, the table's guard, the
+//! ESSA backend's decisions against a model
 //! hypervisor, the boot parameter, and that the allocator's hooks reach
 //! the core.
 
@@ -194,36 +194,6 @@ fn table_guard_and_updates(test: &mut Test) {
         "a page frame beyond the table is refused",
     );
     let _ = table.update(1, Op::SetStable);
-}
-
-fn essa_results_decode(test: &mut Test) {
-    use {Content::*, Usage::*};
-    test.expect(essa::decode(0) == Some(Entry::STABLE), "0: stable resident");
-    test.expect(
-        essa::decode(0b1100) == Some(entry(Volatile, Resident)),
-        "usage 3: volatile",
-    );
-    test.expect(
-        essa::decode(0b1111) == Some(entry(Volatile, Zero)),
-        "volatile and zero: discarded",
-    );
-    test.expect(
-        essa::decode(0b1000) == Some(entry(PotVolatile, Resident)),
-        "usage 2: potentially volatile",
-    );
-    test.expect(
-        essa::decode(0b0110) == Some(entry(Unused, Preserved)),
-        "unused, paged out by the host",
-    );
-    test.expect(
-        essa::decode(0x20 | 0b0100) == Some(Entry::UNUSED),
-        "the no-DAT bit does not change the state",
-    );
-    test.expect(essa::decode(0b0001).is_none(), "content 1 is not defined");
-    test.expect(
-        essa::decode(0b1110).is_none(),
-        "volatile pages are never preserved",
-    );
 }
 
 fn boot_parameter(test: &mut Test) {
@@ -503,7 +473,6 @@ kernel::kunit_test_suite!(
         host_transitions,
         every_transition_stays_valid,
         table_guard_and_updates,
-        essa_results_decode,
         boot_parameter,
         take_mask_sends_what_the_core_must_see,
         essa_make_stable_under_the_guard,

@@ -7,7 +7,7 @@
 //! s390's collaborative memory management defines eight valid pairs, and
 //! [`Entry::apply`] is the one place that moves a page between them.  Both
 //! backends follow it: the emulated host stores the pairs in its table, and
-//! ESSA's previous-state result is decoded into the same [`Entry`].
+//! the ESSA backend records in it what the hypervisor reported.
 
 /// What the guest says about a page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

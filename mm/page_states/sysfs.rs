@@ -195,7 +195,7 @@ store_fn!(store_host_discard, |buf| {
         // SAFETY: sysfs passes its NUL-terminated buffer.
         let mib = unsafe { parse(buf, 0..=total_mib()) }?;
         let done = Core::volatile().map_or(0, |core| {
-            host::discard(core, host::mib_to_pages(mib as usize))
+            host::discard(core, (mib as usize).saturating_mul(host::PAGES_PER_MIB))
         });
         LAST_DISCARD.store(done, Ordering::Relaxed);
         Ok(())
