@@ -7,7 +7,7 @@
 
 use crate::{
     backend::{self, Backend, StableMode},
-    essa::{self, Command, Hypervisor},
+    essa::{Command, Hypervisor},
     mode::{self, Mode},
     state::{Content, Entry, Op, Refused, Usage},
     table::Table,
@@ -316,13 +316,22 @@ impl Hypervisor for ModelHypervisor {
 
 static ESSA_BYTES: [AtomicU8; 4] = [const { AtomicU8::new(0) }; 4];
 
-/// Makes page frame `pfn` volatile in the table and in `hv`, under the
-/// guard, as `Core::make_volatile` does.
-fn offer(hv: &ModelHypervisor, table: &Table, pfn: usize) {
+/// Makes page frame `pfn` volatile (`mapped`: potentially volatile) in the
+/// table and in `hv`, under the guard, as `Core::make_volatile` does.
+fn offer_as(hv: &ModelHypervisor, table: &Table, pfn: usize, mapped: bool) {
     let guard = table.try_guard(pfn).expect("nobody holds the guard");
+    let command = if mapped {
+        Command::SetPotVolatile
+    } else {
+        Command::SetVolatile
+    };
     // SAFETY: the guard is held; the model drops nothing real.
-    unsafe { hv.execute(pfn, Command::SetVolatile) };
-    let _ = guard.apply(Op::SetVolatile { writable: false });
+    unsafe { hv.execute(pfn, command) };
+    let _ = guard.apply(Op::SetVolatile { writable: mapped });
+}
+
+fn offer(hv: &ModelHypervisor, table: &Table, pfn: usize) {
+    offer_as(hv, table, pfn, false);
 }
 
 fn reset(table: &Table) {
@@ -347,6 +356,17 @@ fn essa_make_stable_under_the_guard(test: &mut Test) {
     test.expect(
         backend::make_stable_with(&hv, &table, 1) == Ok(false) && hv.issued.get() == issued,
         "a stable page costs no ESSA",
+    );
+    offer_as(&hv, &table, 3, true);
+    test.expect(
+        hv.state[3].get() == entry(Usage::PotVolatile, Content::Resident),
+        "a mapped page is offered potentially volatile",
+    );
+    test.expect(
+        backend::make_stable_with(&hv, &table, 3) == Ok(true)
+            && table.get(3) == Entry::STABLE
+            && hv.state[3].get() == Entry::STABLE,
+        "and taken back like a volatile one",
     );
     offer(&hv, &table, 2);
     hv.state[2].set(entry(Usage::Volatile, Content::Zero));
