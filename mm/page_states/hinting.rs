@@ -315,7 +315,8 @@ pub(crate) unsafe extern "C" fn __page_states_get_batch(
         }
         fbatch.nr = i as u8;
         for &rest in &fbatch.folios[i + 1..nr] {
-            // SAFETY: the batch's reference is dropped with the batch.
+            // SAFETY: the batch no longer counts this folio (`nr` was cut
+            // above), so its reference is ours to drop.
             drop(unsafe {
                 ARef::from_raw(core::ptr::NonNull::new_unchecked(rest.cast::<Folio>()))
             });
