@@ -16,7 +16,8 @@
 //!    notifiers fire), so the next access through a mapping faults into
 //!    the page cache lookup that finds the page discarded.  A folio that
 //!    a mapping dirtied meanwhile is kept: this is the host's dirty-bit
-//!    check of a potentially volatile page.
+//!    check of a potentially volatile page.  So is one that a `VM_LOCKED`
+//!    mapping keeps: locked memory is never taken.
 //! 3. It checks that nobody but the page cache (and itself) holds a
 //!    reference: a GUP or I/O user that could read the page without a
 //!    lookup keeps it.
@@ -28,8 +29,7 @@
 //!    page to the free page reporting device, if there is one: QEMU then
 //!    drops its backing memory.  Pages go to the device in batches of up
 //!    to 32; until its batch is reported the host keeps a reference to
-//!    each folio, so that discard handling (whose removal from the page
-//!    cache freezes the reference count) waits, and truncation cannot
+//!    each folio, so that neither discard handling nor truncation can
 //!    free the page to a new owner before QEMU drops its memory.
 
 use crate::{
