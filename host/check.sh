@@ -1,17 +1,21 @@
 #!/bin/bash
-# `make check`: every test.  Host-side checks first, then the check kernel
-# (KUnit, Rust doctests, lockdep, DEBUG_VM, KFENCE, page poisoning, hung-task
-# detection, fault injection) boots three times, with page_states=off,
-# unused and volatile.  Each boot runs KUnit at boot and, from its /init,
-# the kselftests that host/expected-suites declares for its mode; the
-# runner fails a boot when a declared suite is missing or short, as when a
-# test fails.  The last line totals the host checks and the three boots.
+# `make check`: every test.  Host-side checks first (among them the ESSA
+# test program on QEMU with CMMA, host/qemu), then the check kernel (KUnit,
+# Rust doctests, lockdep, DEBUG_VM, KFENCE, page poisoning, hung-task
+# detection, fault injection) boots four times: with page_states=off,
+# unused and volatile on Debian's QEMU, whose TCG has no ESSA (the host is
+# emulated), and in the "essa" mode on host/qemu's QEMU with cmm=on, whose
+# host drops pages on its own.  Each boot runs KUnit at boot and, from its
+# /init, the kselftests that host/expected-suites declares for its mode;
+# the runner fails a boot when a declared suite is missing or short, as
+# when a test fails.  The last line totals the host checks and the boots.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 start=$(date +%s)
 "$GPH_ROOT/host/install-deps.sh"
 "$GPH_ROOT/host/tree.sh"
+qemu_cmma=$("$GPH_ROOT/host/qemu/build.sh" | tee /dev/stderr | tail -n 1)
 
 mkdir -p "$LOGS"
 host_passed=0
@@ -33,6 +37,7 @@ step "host-side checks"
 record runner-unit-tests python3 "$GPH_ROOT/host/test_runner.py"
 record rustfmt sh -c "cd '$GPH_ROOT' && git ls-files --cached --others --exclude-standard '*.rs' | xargs rustfmt --check --edition 2021 --config-path '$KSRC/.rustfmt.toml'"
 record series-checkpatch "$GPH_ROOT/host/series.sh"
+record qemu-essa-test "$GPH_ROOT/host/qemu/test-essa.sh"
 
 "$GPH_ROOT/host/build-kernel.sh" check
 "$GPH_ROOT/host/build-guest.sh" check
@@ -42,9 +47,10 @@ summary="  host       $host_passed passed, $host_failed failed"
 total_passed=$host_passed
 total_failed=$host_failed
 total_skipped=0
-boot() { # boot MODE TIMEOUT: the check kernel with page_states=MODE
+boot() { # boot MODE TIMEOUT [RUNNER ARGS]: the check kernel in MODE
 	local mode=$1 timeout=$2 passed failed skipped
-	step "check boot: page_states=$mode page_poison=1 (KUnit at boot, then the kselftests)"
+	shift 2
+	step "check boot: $mode $* (KUnit at boot, then the kselftests)"
 	# Every boot starts from the fresh disk build-guest.sh made.
 	cp --sparse=always "$guest/disk.img" "$guest/disk-boot.img"
 	echo "0 1 0" > "$LOGS/check-$mode.summary" # if the runner dies
@@ -52,7 +58,7 @@ boot() { # boot MODE TIMEOUT: the check kernel with page_states=MODE
 		--expected "$GPH_ROOT/host/expected-suites" \
 		--kernel "$GPH_CACHE/build-check/arch/s390/boot/bzImage" \
 		--initrd "$guest/initramfs.cpio" --disk "$guest/disk-boot.img" \
-		--append page_poison=1 --timeout "$timeout" \
+		--timeout "$timeout" "$@" \
 		--log "$LOGS/check-console-$mode.log" \
 		--summary "$LOGS/check-$mode.summary" || true
 	read -r passed failed skipped < "$LOGS/check-$mode.summary"
@@ -64,11 +70,14 @@ boot() { # boot MODE TIMEOUT: the check kernel with page_states=MODE
 }
 # Timeouts, seconds: several times what each boot takes under TCG (off and
 # unused about a minute and a half, volatile a few minutes).
-boot off 600
-boot unused 600
-boot volatile 1200
+boot off 600 --append page_poison=1
+boot unused 600 --append page_poison=1
+boot volatile 1200 --append page_poison=1
+# No page poisoning: the CMMA host drops unused pages, as z/VM does, so a
+# free page's poison is gone when it is allocated again.
+boot essa 1500 --qemu "$qemu_cmma"
 
-step "make check: host checks and three boots"
+step "make check: host checks and four boots"
 echo "$summary"
 echo "total: $total_passed passed, $total_failed failed, $total_skipped skipped" \
 	"in $(($(date +%s) - start))s"

@@ -16,11 +16,18 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
+from qmp import CmmaWatch
+
 DONE = "GPH: scenario done"
-MODES = ("off", "unused", "volatile")
+# page_states= modes, and "essa": volatile with the ESSA backend, on the
+# QEMU of host/qemu (CMMA under TCG), whose host drops pages on its own.
+MODES = ("off", "unused", "volatile", "essa")
+# How often the CMMA host drops every droppable page in the essa mode.
+CMMA_PERIOD_MS = 200
 # What the guest's watchdog prints (host/guest/init, gph_watchdog=).
 WATCHDOG = "GPH-WATCHDOG"
 # The guest's watchdog reports blocked tasks this long before the timeout.
@@ -217,27 +224,63 @@ def problems(lines):
     return [l.rstrip() for l in lines if PROBLEM_RE.search(l)]
 
 
+def judge_cmma(watch, results):
+    """The QEMU CMMA host's side of an essa boot, counted like tests: it
+    dropped volatile pages (so the guest had discards to handle), and no
+    device wrote a page it had dropped."""
+    c = watch.last
+    if c is None:
+        print(f"error: no CMMA counters over QMP: {watch.error}")
+        results.failed.append("host: CMMA counters read over QMP")
+        return
+    print("QEMU CMMA host (over QMP, last sample):")
+    print("  ESSA by order code: " + ", ".join(
+        f"{k[5:]} {v}" for k, v in c.items() if k.startswith("essa-")))
+    print(f"  dropped: unused {c['dropped-unused']}, volatile {c['dropped-volatile']}, "
+          f"potentially volatile {c['dropped-pot-volatile']}, now {c['dropped-now']}; "
+          f"{c['reclaim-passes']} passes")
+    print(f"  discard faults {c['discard-faults']}, potentially volatile pages written "
+          f"{c['pot-volatile-written']}, DMA into dropped pages {c['dma-into-dropped']}")
+    dropped = c["dropped-volatile"] > 0
+    (results.passed if dropped else results.failed).append(
+        "host: the CMMA host dropped volatile pages")
+    clean = c["dma-into-dropped"] == 0
+    (results.passed if clean else results.failed).append(
+        "host: no device wrote a page the CMMA host dropped")
+
+
 def qemu_command(args):
-    append = " ".join([
+    append = [
         "console=ttysclp0",
         "panic=-1",
         f"gph_scenario={args.scenario}",
+    ]
+    if args.cmm:
+        # QEMU's CMMA delivers discard faults: the opt-in is true.
+        append += ["gph_expect_backend=essa", "page_states_discard_faults=on",
+                   f"gph_cmma_period_ms={CMMA_PERIOD_MS}"]
+    else:
         # TCG has no ESSA: the page-state core must emulate the host.
-        "gph_expect_backend=emulated",
-    ] + args.append)
+        append += ["gph_expect_backend=emulated"]
     cmd = [
-        "qemu-system-s390x",
+        args.qemu,
         "-M", "s390-ccw-virtio",
         "-accel", "tcg",
+        "-cpu", "max,cmm=on" if args.cmm else "max",
         "-m", str(args.memory),
         "-smp", "2",
         "-nographic",
         "-no-reboot",
         "-kernel", args.kernel,
         "-initrd", args.initrd,
-        "-append", append,
+        "-append", " ".join(append + args.append),
         "-device", "virtio-balloon-ccw,free-page-reporting=on",
     ]
+    if args.qmp:
+        cmd += ["-qmp", f"unix:{args.qmp},server=on,wait=off"]
+    if args.qemu != "qemu-system-s390x":
+        # A QEMU built in .cache finds its firmware where Debian's is.
+        cmd += ["-L", "/usr/share/qemu"]
     if args.disk:
         cmd += [
             "-drive", f"file={args.disk},if=none,id=disk0,format=raw",
@@ -290,7 +333,10 @@ def main():
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk")
     p.add_argument("--scenario", default="run", choices=["run", "check", "shell"])
-    p.add_argument("--mode", choices=MODES, help="boot with page_states=MODE")
+    p.add_argument("--mode", choices=MODES, help="boot with page_states=MODE "
+                   "(essa: volatile, on --qemu with cmm=on)")
+    p.add_argument("--qemu", default="qemu-system-s390x",
+                   help="the QEMU binary (essa: host/qemu/build.sh's)")
     p.add_argument("--expected", help="the declared suites (host/expected-suites): "
                    "fail when one for --mode is missing or short, and run only "
                    "the kselftests declared for it")
@@ -311,19 +357,28 @@ def main():
         except (OSError, ValueError) as e:
             p.error(str(e))
         args.append.append("gph_kselftests=" + (",".join(kselftests(expected)) or "none"))
+    args.cmm = args.mode == "essa"
+    args.qmp = None
+    if args.cmm:
+        if args.qemu == "qemu-system-s390x":
+            p.error("--mode essa needs --qemu, a QEMU with CMMA (host/qemu/build.sh)")
+        args.qmp = os.path.join(tempfile.mkdtemp(prefix="gph-qmp-"), "qmp.sock")
     if args.mode:
-        args.append.append(f"page_states={args.mode}")
+        args.append.append(f"page_states={'volatile' if args.cmm else args.mode}")
     if args.scenario == "check":
         args.append.append(f"gph_watchdog={watchdog_at(args.timeout)}")
     cmd = qemu_command(args)
     if args.scenario == "shell":
         os.execvp(cmd[0], cmd)
 
+    watch = CmmaWatch(args.qmp, CMMA_PERIOD_MS) if args.qmp else None
     lines, timed_out, finished, elapsed = boot(args, cmd)
     results = Results()
     for line in lines:
         if results.feed(line) == "fail":
             print(f"FAILED: {line.strip()}")
+    if watch:
+        judge_cmma(watch, results)
 
     # Two checks of the boot itself, counted like tests.
     watchdog = [l.rstrip() for l in lines if l.startswith(WATCHDOG)]

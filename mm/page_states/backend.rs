@@ -173,6 +173,25 @@ impl Backend {
         }
     }
 
+    /// Lets the guest write page frame `pfn` again: its folio, which the
+    /// host discarded, has left the page cache and will be freed.
+    ///
+    /// A hypervisor raises a discard fault at every access to a dropped
+    /// volatile page, writes included, and the allocator may write a page
+    /// it frees (page poisoning, `init_on_free`) before `arch_free_page()`
+    /// marks it unused.  So the page is made stable (its contents zero)
+    /// first.  The emulated host's discarded pages are ordinary memory.
+    pub(crate) fn forget_discarded(self, table: &Table, pfn: usize) {
+        if let Backend::Essa(_) = self {
+            if let Some(_guard) = table.guard(pfn) {
+                // SAFETY: we hold the guard of `pfn`, a page whose contents
+                // are gone and that nobody can find any more; making it
+                // stable lets the hypervisor drop nothing.
+                unsafe { essa::Machine.execute(pfn, essa::Command::SetStableResident) };
+            }
+        }
+    }
+
     /// Resolves a discard fault on page frame `pfn`, whose folio the
     /// caller holds a reference to: `Err(Discarded)` when the folio must
     /// go through discard, `Ok` when the page is stable and the access

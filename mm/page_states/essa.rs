@@ -17,6 +17,9 @@ pub(crate) enum Command {
     /// `ESSA_SET_STABLE_IF_RESIDENT`: stable again, unless the host
     /// already dropped the page.
     SetStableIfResident = bindings::ESSA_SET_STABLE_IF_RESIDENT as isize,
+    /// `ESSA_SET_STABLE_RESIDENT`: stable, with its contents resident
+    /// again (zero if the host dropped them).
+    SetStableResident = bindings::ESSA_SET_STABLE_RESIDENT as isize,
 }
 
 /// The hypervisor's side of ESSA: what the core issues its page-cache

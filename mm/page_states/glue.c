@@ -51,6 +51,12 @@ static int __init page_states_setup(char *value)
 }
 early_param("page_states", page_states_setup);
 
+static int __init page_states_discard_faults_setup(char *value)
+{
+	return page_states_parse_discard_faults(value);
+}
+early_param("page_states_discard_faults", page_states_discard_faults_setup);
+
 static DECLARE_DELAYED_WORK(page_states_host_work, page_states_host_tick);
 
 void page_states_host_schedule(unsigned int msecs)

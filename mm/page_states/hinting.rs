@@ -167,6 +167,10 @@ impl Core {
         if !folio.remove_from_page_cache() {
             return false;
         }
+        // Out of the page cache, nobody reads the contents any more; the
+        // allocator may write them when the folio is freed (poisoning,
+        // init_on_free) before its hook tells the host.
+        self.backend.forget_discarded(&self.table, folio.pfn());
         stats::count(Event::Refaulted, 1);
         true
     }
@@ -185,7 +189,11 @@ impl Core {
             // SAFETY: `page_states_cache_folio` returned a reference.
             let folio =
                 unsafe { ARef::from_raw(core::ptr::NonNull::new_unchecked(raw.cast::<Folio>())) };
-            if !self.table.get(folio.pfn()).discarded() {
+            // The emulated host's table knows what it discarded; ESSA's
+            // hypervisor drops pages without telling, so it is asked
+            // (`ESSA_SET_STABLE_IF_RESIDENT`, as a lookup would): a
+            // resident neighbour is stable from now on and ends the run.
+            if self.make_stable(&folio).is_ok() {
                 return;
             }
             let Some(locked) = folio.try_lock() else {

@@ -306,6 +306,7 @@ impl Hypervisor for ModelHypervisor {
             Command::SetVolatile => Op::SetVolatile { writable: false },
             Command::SetPotVolatile => Op::SetVolatile { writable: true },
             Command::SetStableIfResident => Op::MakeStable,
+            Command::SetStableResident => Op::SetStable,
         };
         if let Ok(new) = old.apply(op) {
             self.state[pfn].set(new);

@@ -2,7 +2,7 @@
 
 //! The `page_states=` boot parameter: how much the guest tells its host.
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::{error::code::EINVAL, prelude::*, str::CStr};
 
 /// What the page-state core does.
@@ -23,6 +23,12 @@ pub(crate) enum Mode {
 /// touches it, and KVM hands back a zero page instead.
 static MODE: AtomicU8 = AtomicU8::new(Mode::Unused as u8);
 
+/// Whether the user vouched, with `page_states_discard_faults=on`, that
+/// the hypervisor behind ESSA delivers discard faults.  No hypervisor says
+/// so itself (KVM accepts volatile states and hands back zero pages), so
+/// without the opt-in the ESSA backend keeps to unused and stable.
+static DISCARD_FAULTS: AtomicBool = AtomicBool::new(false);
+
 impl Mode {
     /// The mode in force.
     #[inline]
@@ -32,6 +38,12 @@ impl Mode {
             1 => Mode::Unused,
             _ => Mode::Volatile,
         }
+    }
+
+    /// Falls back to `mode` before the core starts, when the machine cannot
+    /// do what the boot parameter asked for.
+    pub(crate) fn fall_back(mode: Mode) {
+        MODE.store(mode as u8, Ordering::Relaxed);
     }
 
     /// The mode a boot parameter value names.
@@ -83,4 +95,42 @@ pub(crate) unsafe extern "C" fn page_states_parse_mode(value: *const kernel::ffi
             e.to_errno()
         }
     }
+}
+
+/// Whether ESSA's hypervisor delivers discard faults, as the user said
+/// with `page_states_discard_faults=`.
+pub(crate) fn discard_faults_delivered() -> bool {
+    DISCARD_FAULTS.load(Ordering::Relaxed)
+}
+
+/// Parses `page_states_discard_faults=`: `on` (or no value) and `off`.
+/// Anything else changes nothing and returns `-EINVAL`.
+///
+/// # Safety
+///
+/// `value` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn page_states_parse_discard_faults(
+    value: *const kernel::ffi::c_char,
+) -> i32 {
+    let value = if value.is_null() {
+        &b""[..]
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string.
+        unsafe { CStr::from_char_ptr(value) }.as_bytes()
+    };
+    let on = match value {
+        b"" | b"on" => true,
+        b"off" => false,
+        _ => {
+            pr_err!(
+                "page_states_discard_faults=: expected on or off, not {:?}; keeping {}\n",
+                kernel::str::BStr::from_bytes(value),
+                if discard_faults_delivered() { "on" } else { "off" }
+            );
+            return EINVAL.to_errno();
+        }
+    };
+    DISCARD_FAULTS.store(on, Ordering::Relaxed);
+    0
 }

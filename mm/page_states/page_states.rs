@@ -64,8 +64,18 @@ pub extern "C" fn page_states_mark_free(pfn: usize, order: c_uint) {
 
 impl kernel::Module for PageStates {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mode = Mode::current();
         let backend = Backend::current();
+        if Mode::current() == Mode::Volatile
+            && matches!(backend, Backend::Essa(_))
+            && !mode::discard_faults_delivered()
+        {
+            pr_warn!(
+                "page_states=volatile needs a hypervisor that raises discard faults; \
+                 boot with page_states_discard_faults=on if ESSA's does. Using unused\n"
+            );
+            Mode::fall_back(Mode::Unused);
+        }
+        let mode = Mode::current();
         pr_info!(
             "mode {}, backend {}: {}\n",
             mode.name(),
@@ -169,7 +179,9 @@ type PfnHook = unsafe extern "C" fn(usize, c_uint);
 const _: [PfnHook; 2] = [__page_states_free, bindings::__page_states_free];
 const _: [PfnHook; 2] = [__page_states_alloc, bindings::__page_states_alloc];
 const _: [PfnHook; 2] = [page_states_mark_free, bindings::page_states_mark_free];
-const _: [unsafe extern "C" fn(*const kernel::ffi::c_char) -> i32; 2] = [
+const _: [unsafe extern "C" fn(*const kernel::ffi::c_char) -> i32; 4] = [
     mode::page_states_parse_mode,
     bindings::page_states_parse_mode,
+    mode::page_states_parse_discard_faults,
+    bindings::page_states_parse_discard_faults,
 ];
