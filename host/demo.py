@@ -7,9 +7,11 @@ resident set size (VmRSS) all along, and at the guest's "GPH-SAMPLE name"
 lines; the guest reports figures as "GPH-RESULT key value" lines, each
 under the last "GPH-PHASE name" line.
 
-  demo.py run    two boots: free page reporting alone, then GPH; prints RSS
-                 before and after pressure and the re-read time, and plots
-                 RSS over time (SVG)
+  demo.py run    three boots: free page reporting alone, GPH with the
+                 emulated host, and GPH with the ESSA host (QEMU with CMMA,
+                 host/qemu, which reclaims over QMP without the guest);
+                 prints RSS before and after pressure and the re-read
+                 time, and plots RSS over time (SVG)
   demo.py bench  the same two boots with the guest clock counting
                  instructions (-icount), plus the hot-path timings; prints
                  P1, P2 and P3 as ratios of figures from this one run
@@ -20,10 +22,12 @@ under the last "GPH-PHASE name" line.
 import argparse
 import os
 import sys
+import tempfile
 import threading
 import time
 
 import runner
+from qmp import CMMA_PATH, Qmp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -65,9 +69,16 @@ def guest_ram_kib(pid, mib):
 class Boot:
     """One boot of the guest in one mode, with what it measured."""
 
-    def __init__(self, label, mode, scenario, mib, icount):
+    def __init__(self, label, mode, scenario, mib, icount, qemu=None):
         self.label, self.mode, self.scenario = label, mode, scenario
         self.mib, self.icount = mib, icount
+        # With `qemu`, the QEMU of host/qemu, with cmm=on: the ESSA backend.
+        self.cmm = qemu is not None
+        self.qemu = qemu or "qemu-system-s390x"
+        self.qmp_path = None
+        self.qmp = None
+        self.reclaim = {}   # the ESSA host's reclaim, as host_reclaim() saw it
+        self.cmma = {}      # QEMU's CMMA counters after the re-read
         self.samples = []   # (seconds since start, RSS KiB)
         self.marks = {}     # name -> (seconds, RSS KiB, guest RAM KiB)
         self.results = {}   # (phase, key) -> value
@@ -86,8 +97,30 @@ class Boot:
             self.marks[words[1]] = (t, rss_kib(proc.pid), guest_ram_kib(proc.pid, MEMORY_MIB))
         elif words[0] == "GPH-PHASE" and len(words) == 2:
             self.phase = words[1]
+        elif words[0] == "GPH-HOST-RECLAIM" and self.qmp_path:
+            threading.Thread(target=self.host_reclaim, args=(proc,), daemon=True).start()
+        elif words[0] == "GPH-SAMPLE" and words[1:] == ["reread"] and self.qmp:
+            self.cmma = self.qmp.cmma_counters()
         elif words[0] == "GPH-RESULT" and len(words) == 3:
             self.results[(self.phase, words[1])] = float(words[2])
+
+    def host_reclaim(self, proc):
+        """The ESSA host's pressure: one QMP request to QEMU's CMMA host to
+        drop everything it may (unused pages first, then volatile ones),
+        then the guest RAM mapping's RSS every 20 ms until it has fallen by
+        90% of the page cache the guest read, or 8 s have passed."""
+        self.qmp = Qmp(self.qmp_path)
+        before = guest_ram_kib(proc.pid, MEMORY_MIB)
+        goal = 0.9 * self.mib * 1024
+        start = time.monotonic()
+        self.qmp.qom_set(CMMA_PATH, "reclaim-mib", MEMORY_MIB)
+        while time.monotonic() - start < 8:
+            now = guest_ram_kib(proc.pid, MEMORY_MIB)
+            if now is not None and before - now >= goal:
+                self.reclaim["fell_s"] = time.monotonic() - start
+                break
+            time.sleep(0.02)
+        self.reclaim["counters"] = self.qmp.cmma_counters()
 
     def sample(self, proc):
         while proc.poll() is None:
@@ -97,10 +130,15 @@ class Boot:
             time.sleep(0.25)
 
     def run(self, kernel, initrd, disk):
-        log = os.path.join(CACHE, "logs", f"{self.scenario}-{self.mode}-console.log")
+        name = f"{self.scenario}-{self.mode}" + ("-essa" if self.cmm else "")
+        log = os.path.join(CACHE, "logs", f"{name}-console.log")
+        essa = self.cmm
+        if essa:
+            self.qmp_path = os.path.join(tempfile.mkdtemp(prefix="gph-qmp-"), "qmp.sock")
         args = argparse.Namespace(
             kernel=kernel, initrd=initrd, disk=disk, scenario=self.scenario,
             timeout=1500, memory=MEMORY_MIB, log=log, verbose=False,
+            qemu=self.qemu, cmm=essa, qmp=self.qmp_path,
             append=[f"page_states={self.mode}", f"gph_mib={self.mib}"])
         cmd = runner.qemu_command(args)
         if self.icount:
@@ -109,7 +147,8 @@ class Boot:
             # with two round-robin vCPUs stalls now and then.
             cmd[cmd.index("-smp") + 1] = "1"
             cmd += ["-icount", "shift=0,sleep=on"]
-        print(f"  booting: {self.label} (page_states={self.mode}), console: {log}",
+        what = f"page_states={self.mode}" + (", -cpu max,cmm=on" if essa else "")
+        print(f"  booting: {self.label} ({what}), console: {log}",
               flush=True)
         lines, timed_out, finished, _ = runner.boot(args, cmd, self.on_line)
         found = runner.problems(lines)
@@ -194,19 +233,55 @@ def hotpath(args):
     """P2 alone: one short boot per mode, each timing the hot paths with
     the guest clock counting instructions.  page_states=unused isolates the
     allocator's hooks, volatile adds the page-cache hooks."""
-    boots = [Boot(label, mode, "hotpath", args.mib, True)
-             for label, mode in (("hinting off", "off"), ("unused pages", "unused"),
-                                 ("volatile page cache", "volatile"))]
-    for b in boots:
-        b.run(args.kernel, args.initrd, args.disk)
-    off = boots[0]
+    groups = [("Debian's QEMU (no ESSA under TCG: the emulated host)", None)]
+    if args.qemu_cmma:
+        groups.append(("host/qemu's QEMU with -cpu max,cmm=on (the ESSA backend; "
+                       "off is mainline's ESSA unused/stable)", args.qemu_cmma))
+    for title, qemu in groups:
+        boots = [Boot(label, mode, "hotpath", args.mib, True, qemu)
+                 for label, mode in (("hinting off", "off"), ("unused pages", "unused"),
+                                     ("volatile page cache", "volatile"))]
+        for b in boots:
+            b.run(args.kernel, args.initrd, args.disk)
+        off = boots[0]
+        print()
+        print(title)
+        print(f"{'':24} " + " ".join(f"{'page_states=' + b.mode:>24}" for b in boots))
+        for key, name in HOTPATH:
+            base = off.result("hotpath", key)
+            cells = (f"{b.result('hotpath', key):9.1f} ns = {b.result('hotpath', key) / base:.3f}"
+                     for b in boots)
+            print(f"{name:24} " + " ".join(c.rjust(24) for c in cells))
+
+
+def essa_report(essa, emulated, mib):
+    """The ESSA host's reclaim against the emulated host's."""
+    c = essa.reclaim["counters"]
+    fell = essa.reclaim.get("fell_s")
+    page_mib = 4096 / 2**20
     print()
-    print(f"{'':24} " + " ".join(f"{'page_states=' + b.mode:>24}" for b in boots))
-    for key, name in HOTPATH:
-        base = off.result("hotpath", key)
-        cells = (f"{b.result('hotpath', key):9.1f} ns = {b.result('hotpath', key) / base:.3f}"
-                 for b in boots)
-        print(f"{name:24} " + " ".join(c.rjust(24) for c in cells))
+    print(f"The ESSA host: one QMP request (reclaim-mib {MEMORY_MIB}: everything QEMU"
+          f" may drop), no guest involvement:")
+    print(f"  QEMU dropped {c['dropped-volatile'] * page_mib:.0f} MiB of volatile page cache"
+          f" ({c['dropped-volatile'] / (mib * 256):.1%} of the {mib} MiB the guest read)"
+          f" and {c['dropped-unused'] * page_mib:.0f} MiB of unused pages")
+    if fell is None:
+        print(f"  the guest RAM mapping did not fall by 90% of {mib} MiB within 8 s")
+    else:
+        print(f"  the guest RAM mapping had fallen by 90% of {mib} MiB {fell * 1000:.0f} ms"
+              f" after the request (sampled every 20 ms)")
+    e_cpu, o_cpu = essa.result("pressure", "cpu_ms"), emulated.result("pressure", "cpu_ms")
+    ratio = f"{e_cpu / o_cpu:.1%}" if o_cpu else "n/a"
+    print(f"  guest CPU time the pressure cost (its first 3 s, beyond what the idle guest"
+          f" burns in as long; 10 ms ticks): ESSA host {e_cpu:.0f} ms, emulated host"
+          f" {o_cpu:.0f} ms ({ratio})")
+    after = essa.cmma or c
+    found = essa.results.get(("reread", "page_states_stable_failed"), 0)
+    print(f"  re-read: {found:.0f} lookups found a page QEMU had dropped"
+          f" (ESSA_SET_STABLE_IF_RESIDENT), {after['discard-faults'] - c['discard-faults']}"
+          f" discard faults, {essa.result('reread', 'mismatches'):.0f} mismatches")
+    print("  ESSA by order code: " + ", ".join(
+        f"{k[5:]} {v}" for k, v in after.items() if k.startswith("essa-")))
 
 
 def main():
@@ -216,6 +291,8 @@ def main():
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk", required=True)
     p.add_argument("--mib", type=int, default=160, help="MiB of files the guest reads")
+    p.add_argument("--qemu-cmma", help="QEMU with CMMA (host/qemu/build.sh): adds the "
+                   "ESSA host's boots")
     args = p.parse_args()
 
     if args.what == "hotpath":
@@ -227,6 +304,9 @@ def main():
     baseline = "off" if bench else "unused"
     boots = [Boot("free page reporting alone", baseline, args.what, args.mib, bench),
              Boot("GPH (volatile page cache)", "volatile", args.what, args.mib, bench)]
+    if args.qemu_cmma:
+        boots.append(Boot("GPH, ESSA host", "volatile", args.what, args.mib, bench,
+                          args.qemu_cmma))
     for b in boots:
         b.run(args.kernel, args.initrd, args.disk)
 
@@ -240,13 +320,21 @@ def main():
               f" {b.returned_mib():6.0f} MiB ({b.returned_mib(2):4.0f})"
               f" {b.result('reread', 'read_ms') / 1000:6.1f} s")
     for b in boots:
-        print(f"  {b.label}: {b.result('pressure', 'discarded_pages'):.0f} pages discarded"
+        if b.cmm:
+            c = b.reclaim.get("counters") or sys.exit("error: the ESSA host's reclaim did not run")
+            discarded = f"{c['dropped-volatile']} volatile pages dropped by QEMU"
+        else:
+            discarded = f"{b.result('pressure', 'discarded_pages'):.0f} pages discarded"
+        print(f"  {b.label}: {discarded}"
               f" ({b.result('pressure', 'reported_pages'):.0f} given back through free page"
               f" reporting), "
               f"re-read {b.result('reread', 'read_mib'):.0f} MiB with "
               f"{b.result('reread', 'mismatches'):.0f} mismatches")
         if b.result('reread', 'mismatches') or b.result('coldread', 'mismatches'):
             sys.exit("error: the guest read wrong data")
+    for b in boots:
+        if b.cmm:
+            essa_report(b, boots[1], args.mib)
     print()
     print("Re-reading the files after the pressure, against a cold re-read after"
           " drop_caches in the same boot:")
@@ -262,13 +350,16 @@ def main():
     if not bench:
         return
 
-    fpr, gph = boots
+    fpr, gph = boots[0], boots[1]
     print()
     print(f"P1  share of {args.mib} MiB returned to the host (guest RAM mapping): "
           f"GPH {gph.returned_mib(2) / args.mib:.1%} vs free page reporting "
           f"{fpr.returned_mib(2) / args.mib:.1%} (goal >= 90% vs about 0%)")
     print(f"    (QEMU's whole RSS: GPH {gph.returned_mib() / args.mib:.1%} vs "
           f"{fpr.returned_mib() / args.mib:.1%}; QEMU's heap grows while it handles the reports)")
+    for b in boots[2:]:
+        print(f"    {b.label}: {b.returned_mib(2) / args.mib:.1%} (guest RAM mapping),"
+              f" {b.returned_mib() / args.mib:.1%} (QEMU's whole RSS)")
     print("P2  hot-path time with hinting on / off (page_states=volatile / off;"
           " guest clock counts instructions; goal <= 1.03):")
     for key, name in HOTPATH:

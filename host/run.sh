@@ -14,6 +14,8 @@ what=${1:-run}
 "$GPH_ROOT/host/tree.sh"
 "$GPH_ROOT/host/build-kernel.sh" run
 "$GPH_ROOT/host/build-guest.sh" run
+# QEMU with CMMA (host/qemu): the ESSA host's boots.
+qemu_cmma=$("$GPH_ROOT/host/qemu/build.sh" | tee /dev/stderr | tail -n 1)
 
 kernel=$GPH_CACHE/build-run/arch/s390/boot/bzImage
 initrd=$GPH_CACHE/guest-run/initramfs.cpio
@@ -26,4 +28,4 @@ if [ "$what" = shell ]; then
 fi
 step "booting the s390x guest once per mode (qemu-system-s390x, TCG): $what"
 exec python3 "$GPH_ROOT/host/demo.py" "$what" \
-	--kernel "$kernel" --initrd "$initrd" --disk "$disk"
+	--kernel "$kernel" --initrd "$initrd" --disk "$disk" --qemu-cmma "$qemu_cmma"
