@@ -15,6 +15,7 @@
 #ifndef _LINUX_PAGE_STATES_H
 #define _LINUX_PAGE_STATES_H
 
+#include <linux/build_bug.h>
 #include <linux/jump_label.h>
 #include <linux/mm_types.h>
 #include <linux/page-flags.h>
@@ -263,6 +264,12 @@ static inline bool page_states_make_stable(struct folio *folio)
 static inline bool page_states_migrate(struct folio *folio)
 {
 	return true;
+}
+
+/* Only called when page_states_make_stable() is false: never. */
+static inline void page_states_discard_fault(struct folio *folio)
+{
+	BUILD_BUG();
 }
 #endif
 

@@ -74,13 +74,6 @@ impl Backend {
         }
     }
 
-    /// Whether the backend may be handed mapped folios.  The emulated host
-    /// sees the guest's references and takes mappings away before it
-    /// discards; a hypervisor sees neither.
-    pub(crate) fn allows_mapped(self) -> bool {
-        self == Backend::Emulated
-    }
-
     /// The bits of a table byte that send a page-cache lookup through
     /// the core (`page_states_must_take()` in `<linux/page-states.h>`).
     ///

@@ -40,10 +40,13 @@ pub(crate) fn never(folio: &Folio) -> bool {
 /// a split needs the folio lock and memory, neither of which the discard
 /// path may take.  ext4 on 6.12 only creates single-page folios.
 ///
-/// Mapped folios are refused when `allow_mapped` is false: a host that
-/// cannot see the guest's references (ESSA) could drop a folio that a
-/// GUP user reads through its mapping.
-pub(crate) fn offer(folio: &Folio, extra_refs: i32, allow_mapped: bool) -> Option<Offer> {
+/// Mapped folios qualify with either backend.  The emulated host takes
+/// the mappings away before it discards.  A hypervisor raises a discard
+/// fault at the next access through a mapping, and every kernel path that
+/// reads a mapped page without a page-cache lookup takes it back first:
+/// GUP (fast and slow), the copy of a copy-on-write fault, and the write
+/// fault that dirties a shared mapping (`page_states_make_stable()`).
+pub(crate) fn offer(folio: &Folio, extra_refs: i32) -> Option<Offer> {
     // One load of the flags word: this runs at every folio_put().
     let flags = folio.flags();
     if !flags.has(PageFlag::Lru) || !flags.has(PageFlag::Uptodate) {
@@ -63,9 +66,6 @@ pub(crate) fn offer(folio: &Folio, extra_refs: i32, allow_mapped: bool) -> Optio
         return None;
     }
     let mapcount = folio.mapcount();
-    if mapcount > 0 && !allow_mapped {
-        return None;
-    }
     if folio.ref_count() != 1 + mapcount + extra_refs {
         return None;
     }

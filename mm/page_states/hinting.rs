@@ -85,9 +85,8 @@ impl Core {
         if !self.table.is_stable(pfn) {
             return;
         }
-        let allow_mapped = self.backend.allows_mapped();
         // Most folios fail here, before the guard is touched.
-        if eligible::offer(folio, extra_refs, allow_mapped).is_none() {
+        if eligible::offer(folio, extra_refs).is_none() {
             return;
         }
         let Some(guard) = self.table.try_guard(pfn) else {
@@ -98,7 +97,7 @@ impl Core {
         }
         // With the guard held, a reference taken by a task that will make
         // the folio stable shows in the counts, or that task waits for us.
-        let Some(offer) = eligible::offer(folio, extra_refs, allow_mapped) else {
+        let Some(offer) = eligible::offer(folio, extra_refs) else {
             return;
         };
         let mapped = offer == Offer::Mapped;
