@@ -104,6 +104,7 @@ struct folio *page_states_cache_folio(struct address_space *mapping,
 void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);
 void __page_states_folio_idle(struct folio *folio);
+void __page_states_cache_delete(struct folio *folio);
 bool __page_states_get_folio(struct folio *folio, bool nowait);
 void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
 			     bool nowait);
@@ -164,6 +165,19 @@ static inline void page_states_folio_idle(struct folio *folio)
 	if (static_branch_unlikely(&page_states_volatile_key) &&
 	    page_states_byte(folio) == PAGE_STATES_STABLE)
 		__page_states_folio_idle(folio);
+}
+
+/*
+ * @folio, locked, leaves the page cache (under its lock) and will be
+ * freed.  The allocator may write a page it frees (page poisoning,
+ * init_on_free) before page_states_free() tells the host: the core takes
+ * the page back from a host that would raise a discard fault.
+ */
+static inline void page_states_cache_delete(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
+		__page_states_cache_delete(folio);
 }
 
 /*
@@ -243,6 +257,10 @@ static inline void page_states_lru_add(struct folio *folio)
 }
 
 static inline void page_states_folio_idle(struct folio *folio)
+{
+}
+
+static inline void page_states_cache_delete(struct folio *folio)
 {
 }
 

@@ -166,22 +166,31 @@ impl Backend {
         }
     }
 
-    /// Lets the guest write page frame `pfn` again: its folio, which the
-    /// host discarded, has left the page cache and will be freed.
+    /// Lets the guest write page frame `pfn` whatever became of its
+    /// contents: its folio leaves the page cache (truncation, reclaim,
+    /// invalidation, discard) and will be freed.
     ///
     /// A hypervisor raises a discard fault at every access to a dropped
     /// volatile page, writes included, and the allocator may write a page
     /// it frees (page poisoning, `init_on_free`) before `arch_free_page()`
-    /// marks it unused.  So the page is made stable (its contents zero)
-    /// first.  The emulated host's discarded pages are ordinary memory.
-    pub(crate) fn forget_discarded(self, table: &Table, pfn: usize) {
+    /// marks it unused.  So the hypervisor makes the page stable first,
+    /// its contents zero if it had dropped them.  The table keeps its
+    /// entry: a task that found the folio before it left, and holds a
+    /// reference, still asks the core before it reads (or learns that the
+    /// contents are gone) as it would have; the free marks the page
+    /// unused in both.  The emulated host's pages are ordinary memory.
+    pub(crate) fn leave_page_cache(self, table: &Table, pfn: usize) {
         if let Backend::Essa(_) = self {
-            if let Some(_guard) = table.guard(pfn) {
-                // SAFETY: we hold the guard of `pfn`, a page whose contents
-                // are gone and that nobody can find any more; making it
-                // stable lets the hypervisor drop nothing.
-                unsafe { essa::Machine.execute(pfn, essa::Command::SetStableResident) };
+            let Some(guard) = table.guard(pfn) else {
+                return;
+            };
+            if guard.entry().usage() == Usage::Stable {
+                return;
             }
+            // SAFETY: we hold the guard of `pfn`, a page nobody can find in
+            // the page cache any more; making it stable lets the
+            // hypervisor drop nothing.
+            unsafe { essa::Machine.execute(pfn, essa::Command::SetStableResident) };
         }
     }
 

@@ -166,10 +166,6 @@ impl Core {
         if !folio.remove_from_page_cache() {
             return false;
         }
-        // Out of the page cache, nobody reads the contents any more; the
-        // allocator may write them when the folio is freed (poisoning,
-        // init_on_free) before its hook tells the host.
-        self.backend.forget_discarded(&self.table, folio.pfn());
         stats::count(Event::Refaulted, 1);
         true
     }
@@ -354,11 +350,33 @@ pub(crate) unsafe extern "C" fn __page_states_make_stable(folio: *mut bindings::
     core.make_stable(unsafe { Folio::from_raw(folio) }).is_ok()
 }
 
+/// Hook: `folio` leaves the page cache and will be freed; the caller
+/// holds the page cache's lock (with interrupts off) and the folio's.
+/// The allocator may write its page before it tells the host the page is
+/// unused: the host must not treat a write to it as a discard fault.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds locked.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_cache_delete(folio: *mut bindings::folio) {
+    let Some(core) = Core::volatile() else {
+        return;
+    };
+    // SAFETY: the caller holds the folio locked.
+    let folio = unsafe { Folio::from_raw(folio) };
+    core.backend.leave_page_cache(&core.table, folio.pfn());
+}
+
 /// Hook: migration is about to copy `folio`, which it has locked and
 /// unmapped.  Returns `false` when the host had discarded it: it is not
-/// copied (with ESSA, reading it would fault), but taken out of the page
-/// cache, and freed when migration gives up on it and puts it back, so
-/// that compaction, CMA and memory offlining find its page free.
+/// copied (with ESSA, reading it would fault).  The emulated host's folio
+/// is taken out of the page cache, and freed when migration gives up on
+/// it and puts it back, so that compaction and CMA find its page free.
+/// A hypervisor's folio stays: a hypervisor drops mapped folios too, and
+/// migration has replaced their mappings with migration entries, which
+/// only the folio's reverse map can take away again.  Migration restores
+/// the mappings, and the next access sends the folio through discard.
 ///
 /// # Safety
 ///
@@ -373,8 +391,12 @@ pub(crate) unsafe extern "C" fn __page_states_migrate(folio: *mut bindings::foli
     if core.make_stable(folio).is_ok() {
         return true;
     }
-    // SAFETY: the caller holds the folio lock for the duration.
-    unsafe { folio.with_lock_held(|locked| core.evict(locked)) };
+    // The emulated host unmaps a folio before it discards it: no
+    // migration entries point to it.
+    if core.backend == Backend::Emulated {
+        // SAFETY: the caller holds the folio lock for the duration.
+        unsafe { folio.with_lock_held(|locked| core.evict(locked)) };
+    }
     false
 }
 
@@ -411,6 +433,10 @@ type FolioCheck = unsafe extern "C" fn(*mut bindings::folio) -> bool;
 const _: [FolioHook; 2] = [__page_states_folio_put, bindings::__page_states_folio_put];
 const _: [FolioHook; 2] = [__page_states_lru_add, bindings::__page_states_lru_add];
 const _: [FolioHook; 2] = [__page_states_folio_idle, bindings::__page_states_folio_idle];
+const _: [FolioHook; 2] = [
+    __page_states_cache_delete,
+    bindings::__page_states_cache_delete,
+];
 const _: [FolioHook; 2] = [
     page_states_discard_fault,
     bindings::page_states_discard_fault,

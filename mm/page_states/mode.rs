@@ -126,7 +126,11 @@ pub(crate) unsafe extern "C" fn page_states_parse_discard_faults(
             pr_err!(
                 "page_states_discard_faults=: expected on or off, not {:?}; keeping {}\n",
                 kernel::str::BStr::from_bytes(value),
-                if discard_faults_delivered() { "on" } else { "off" }
+                if discard_faults_delivered() {
+                    "on"
+                } else {
+                    "off"
+                }
             );
             return EINVAL.to_errno();
         }

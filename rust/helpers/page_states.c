@@ -64,7 +64,8 @@ void rust_helper___set_page_stable_nodat(void *addr, unsigned long num_pages)
 
 /*
  * ESSA takes its command as an immediate; the page-state core issues
- * these three, and a command it does not know returns the page's state.
+ * these four (essa::Command).  Any other is a bug: it only reads the
+ * page's state.
  */
 unsigned long rust_helper_page_states_essa(unsigned long paddr, u8 cmd)
 {
@@ -75,7 +76,10 @@ unsigned long rust_helper_page_states_essa(unsigned long paddr, u8 cmd)
 		return essa(paddr, ESSA_SET_POT_VOLATILE);
 	case ESSA_SET_STABLE_IF_RESIDENT:
 		return essa(paddr, ESSA_SET_STABLE_IF_RESIDENT);
+	case ESSA_SET_STABLE_RESIDENT:
+		return essa(paddr, ESSA_SET_STABLE_RESIDENT);
 	default:
+		WARN_ONCE(1, "page_states: unknown ESSA command %u\n", cmd);
 		return essa(paddr, ESSA_GET_STATE);
 	}
 }
