@@ -12,6 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 
 QDIR=$GPH_CACHE/qemu
+mkdir -p "$LOGS"
 APTDIR=$QDIR/apt
 SRC=$QDIR/src          # Debian's source with the project's patches
 BUILD=$QDIR/build
@@ -68,7 +69,8 @@ if [ ! -f "$orig/.complete" ]; then
 	dpkg-source --no-check -x "$dsc" "$orig.tmp" >/dev/null
 	mv "$orig.tmp" "$orig"
 	touch "$orig/.complete"
-	rm -rf "$APTDIR/dl"
+	# dpkg-source leaves a copy of the upstream tarball beside the tree.
+	rm -rf "$APTDIR/dl" "$QDIR"/qemu_*.orig.tar.*
 fi
 
 # The patched tree, rewritten only where contents differ.
