@@ -21,6 +21,7 @@
 #include <linux/page-flags.h>
 #include <linux/pagevec.h>
 #include <linux/pgtable.h>
+#include <linux/preempt.h>
 #include <linux/types.h>
 
 struct address_space;
@@ -226,6 +227,20 @@ static inline bool page_states_make_stable(struct folio *folio)
 }
 
 /*
+ * page_states_make_stable() for GUP-fast: interrupts are off, and it may
+ * run in an interrupt (get_user_page_fast_only()), where it must not wait
+ * for a page's guard, whose holder it may have interrupted.  False: leave
+ * the page to the slow path.
+ */
+static inline bool page_states_make_stable_fast(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
+		return !in_interrupt() && __page_states_make_stable(folio);
+	return true;
+}
+
+/*
  * Migration has locked and unmapped @folio and is about to copy it.  False:
  * the host discarded it; it is taken off the page cache instead, and
  * migration must fail on it (it is freed when migration puts it back).
@@ -280,6 +295,11 @@ static inline bool page_states_make_stable(struct folio *folio)
 }
 
 static inline bool page_states_migrate(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_make_stable_fast(struct folio *folio)
 {
 	return true;
 }

@@ -174,11 +174,12 @@ impl Backend {
     /// volatile page, writes included, and the allocator may write a page
     /// it frees (page poisoning, `init_on_free`) before `arch_free_page()`
     /// marks it unused.  So the hypervisor makes the page stable first,
-    /// its contents zero if it had dropped them.  The table keeps its
-    /// entry: a task that found the folio before it left, and holds a
-    /// reference, still asks the core before it reads (or learns that the
-    /// contents are gone) as it would have; the free marks the page
-    /// unused in both.  The emulated host's pages are ordinary memory.
+    /// its contents zero if it had dropped them.  A task that found the
+    /// folio before it left, and holds a reference, still asks the core
+    /// before it reads: the table records what ESSA answered, so it
+    /// learns that the contents are gone, or finds them intact; the free
+    /// marks the page unused in both.  The emulated host's pages are
+    /// ordinary memory.
     pub(crate) fn leave_page_cache(self, table: &Table, pfn: usize) {
         if let Backend::Essa(_) = self {
             let Some(guard) = table.guard(pfn) else {
@@ -190,7 +191,13 @@ impl Backend {
             // SAFETY: we hold the guard of `pfn`, a page nobody can find in
             // the page cache any more; making it stable lets the
             // hypervisor drop nothing.
-            unsafe { essa::Machine.execute(pfn, essa::Command::SetStableResident) };
+            let was = unsafe { essa::Machine.execute(pfn, essa::Command::SetStableResident) };
+            match IfResident::from_result(was) {
+                // Intact: the entry stays, and a reader's take-back finds
+                // the page stable at the hypervisor.
+                IfResident::Stable => drop(guard),
+                IfResident::Dropped => guard.record_discarded(),
+            }
         }
     }
 
