@@ -95,12 +95,12 @@ class Boot:
         t = time.monotonic() - self.start
         if words[0] == "GPH-SAMPLE" and len(words) == 2:
             self.marks[words[1]] = (t, rss_kib(proc.pid), guest_ram_kib(proc.pid, MEMORY_MIB))
+            if words[1] == "reread" and self.qmp:
+                self.cmma = self.qmp.cmma_counters()
         elif words[0] == "GPH-PHASE" and len(words) == 2:
             self.phase = words[1]
         elif words[0] == "GPH-HOST-RECLAIM" and self.qmp_path:
             threading.Thread(target=self.host_reclaim, args=(proc,), daemon=True).start()
-        elif words[0] == "GPH-SAMPLE" and words[1:] == ["reread"] and self.qmp:
-            self.cmma = self.qmp.cmma_counters()
         elif words[0] == "GPH-RESULT" and len(words) == 3:
             self.results[(self.phase, words[1])] = float(words[2])
 
@@ -275,7 +275,7 @@ def essa_report(essa, emulated, mib):
     print(f"  guest CPU time the pressure cost (its first 3 s, beyond what the idle guest"
           f" burns in as long; 10 ms ticks): ESSA host {e_cpu:.0f} ms, emulated host"
           f" {o_cpu:.0f} ms ({ratio})")
-    after = essa.cmma or c
+    after = essa.cmma or sys.exit("error: no CMMA counters after the re-read")
     found = essa.results.get(("reread", "page_states_stable_failed"), 0)
     print(f"  re-read: {found:.0f} lookups found a page QEMU had dropped"
           f" (ESSA_SET_STABLE_IF_RESIDENT), {after['discard-faults'] - c['discard-faults']}"
