@@ -75,12 +75,8 @@ impl Mode {
 /// `value` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn page_states_parse_mode(value: *const kernel::ffi::c_char) -> i32 {
-    let value = if value.is_null() {
-        &b""[..]
-    } else {
-        // SAFETY: the caller passes a NUL-terminated string.
-        unsafe { CStr::from_char_ptr(value) }.as_bytes()
-    };
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let value = unsafe { param_value(value) };
     match Mode::parse(value) {
         Ok(mode) => {
             MODE.store(mode as u8, Ordering::Relaxed);
@@ -113,12 +109,8 @@ pub(crate) fn discard_faults_delivered() -> bool {
 pub(crate) unsafe extern "C" fn page_states_parse_discard_faults(
     value: *const kernel::ffi::c_char,
 ) -> i32 {
-    let value = if value.is_null() {
-        &b""[..]
-    } else {
-        // SAFETY: the caller passes a NUL-terminated string.
-        unsafe { CStr::from_char_ptr(value) }.as_bytes()
-    };
+    // SAFETY: the caller passes NULL or a NUL-terminated string.
+    let value = unsafe { param_value(value) };
     let on = match value {
         b"" | b"on" => true,
         b"off" => false,
@@ -137,4 +129,21 @@ pub(crate) unsafe extern "C" fn page_states_parse_discard_faults(
     };
     DISCARD_FAULTS.store(on, Ordering::Relaxed);
     0
+}
+
+/// The bytes of a boot parameter's value; empty for a parameter given
+/// without one (NULL).
+///
+/// # Safety
+///
+/// `value` must be NULL or a NUL-terminated string that outlives the
+/// returned slice.
+unsafe fn param_value<'a>(value: *const kernel::ffi::c_char) -> &'a [u8] {
+    if value.is_null() {
+        &b""[..]
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string that outlives
+        // the slice.
+        unsafe { CStr::from_char_ptr(value) }.as_bytes()
+    }
 }
