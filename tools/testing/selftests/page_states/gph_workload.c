@@ -11,11 +11,16 @@
  *                                cached read() (P2 of make bench)
  *   gph_workload coverage        volatile coverage against the ideal, free
  *                                memory plus clean page cache (P3)
+ *   gph_workload cpu-cost SECS FILE TEXT
+ *                                the guest CPU time that writing TEXT to
+ *                                FILE costs in the SECS seconds from the
+ *                                write, beyond an idle SECS before it
  *
  * Each prints "GPH-RESULT key value" lines for the host to collect.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -252,6 +257,100 @@ static int report_coverage(void)
 	return 0;
 }
 
+/*
+ * The CPU time all CPUs spent busy since boot, in microseconds: for each
+ * CPU, the monotonic clock less its idle time. s390 updates a CPU's
+ * idle_time_us only when the CPU leaves its enabled wait, so read it on
+ * the CPU itself: moving there wakes it, and the figure is current.
+ */
+static double busy_us(void)
+{
+	cpu_set_t allowed, one;
+	double busy = 0;
+	char path[64];
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		die("sched_getaffinity");
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		unsigned long long idle_us;
+		FILE *f;
+
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one))
+			die("sched_setaffinity");
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/idle_time_us", cpu);
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%llu", &idle_us) != 1)
+			die(path);
+		fclose(f);
+		busy += now_ms() * 1e3 - idle_us;
+	}
+	if (sched_setaffinity(0, sizeof(allowed), &allowed))
+		die("sched_setaffinity");
+	return busy;
+}
+
+/*
+ * The same as /proc/stat counts it (user, nice, system, irq, softirq), in
+ * ms: USER_HZ ticks of 10 ms, each field rounded on its own.
+ */
+static double stat_busy_ms(void)
+{
+	unsigned long long user, nice, sys, idle, iowait, irq, softirq;
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu",
+			 &user, &nice, &sys, &idle, &iowait, &irq, &softirq) != 7)
+		die("/proc/stat");
+	fclose(f);
+	return (user + nice + sys + irq + softirq) * 1000.0 / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * The guest CPU time that writing @text to @file costs: the busy time of
+ * all CPUs in the @secs seconds from the write, less what the idle guest
+ * burned in the @secs seconds before (its timers and kworkers), wherever
+ * the cost fell: the writer, kworkers, or nowhere when a hypervisor does
+ * the work. The window before writes a console line as long as @text, so
+ * that a request written to the console costs nothing of its own; the
+ * windows differ only by what the write sets off.
+ */
+static int cpu_cost(int secs, const char *file, const char *text)
+{
+	double u0, u1, u2, b0, b1, b2, t0, t1, t2, scale;
+	int fd;
+
+	if (secs <= 0) {
+		fprintf(stderr, "gph_workload: cpu-cost: SECS must be a positive number\n");
+		return 2;
+	}
+	u0 = busy_us(), b0 = stat_busy_ms(), t0 = now_ms();
+	/* A console line as long as the request: its cost is not the host's. */
+	fd = open("/dev/console", O_WRONLY);
+	if (fd >= 0) {
+		dprintf(fd, "%*s\n", (int)strlen(text), "GPH: idle window");
+		close(fd);
+	}
+	sleep(secs);
+	u1 = busy_us(), b1 = stat_busy_ms(), t1 = now_ms();
+	fd = open(file, O_WRONLY);
+	if (fd < 0 || dprintf(fd, "%s\n", text) < 0)
+		fprintf(stderr, "GPH: cannot write %s: %s\n", file, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	sleep(secs);
+	u2 = busy_us(), b2 = stat_busy_ms(), t2 = now_ms();
+	scale = (t2 - t1) / (t1 - t0);
+	printf("GPH-RESULT cpu_ms %.0f\n", (b2 - b1) - (b1 - b0) * scale);
+	printf("GPH-RESULT cpu_us %.0f\n", (u2 - u1) - (u1 - u0) * scale);
+	printf("GPH-RESULT idle_cpu_us %.0f\n", u1 - u0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "write"))
@@ -262,6 +361,9 @@ int main(int argc, char **argv)
 		return hotpath(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "coverage"))
 		return report_coverage();
-	fprintf(stderr, "usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage\n");
+	if (argc == 5 && !strcmp(argv[1], "cpu-cost"))
+		return cpu_cost(atoi(argv[2]), argv[3], argv[4]);
+	fprintf(stderr,
+		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tcpu-cost SECS FILE TEXT\n");
 	return 2;
 }
