@@ -111,6 +111,7 @@ void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
 			     bool nowait);
 bool __page_states_make_stable(struct folio *folio);
 bool __page_states_migrate(struct folio *folio);
+void __page_states_migrate_failed(struct folio *folio);
 
 /* @folio's byte in the table. */
 static inline u8 page_states_byte(const struct folio *folio)
@@ -242,8 +243,7 @@ static inline bool page_states_make_stable_fast(struct folio *folio)
 
 /*
  * Migration has locked and unmapped @folio and is about to copy it.  False:
- * the host discarded it; it is taken off the page cache instead, and
- * migration must fail on it (it is freed when migration puts it back).
+ * the host discarded it; migration must fail on it (see below).
  */
 static inline bool page_states_migrate(struct folio *folio)
 {
@@ -251,6 +251,19 @@ static inline bool page_states_migrate(struct folio *folio)
 	    page_states_must_take(folio))
 		return __page_states_migrate(folio);
 	return true;
+}
+
+/*
+ * Migration gave up on @folio, which it holds locked, and has put its
+ * mappings back.  A folio the host discarded leaves its mappings and the
+ * page cache: its contents are gone, and its page is free once migration
+ * puts the folio back, for the compaction or CMA that wanted it.  Sleeps.
+ */
+static inline void page_states_migrate_failed(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_must_take(folio))
+		__page_states_migrate_failed(folio);
 }
 #else
 static inline bool page_states_free(struct page *page, unsigned int order)
@@ -297,6 +310,10 @@ static inline bool page_states_make_stable(struct folio *folio)
 static inline bool page_states_migrate(struct folio *folio)
 {
 	return true;
+}
+
+static inline void page_states_migrate_failed(struct folio *folio)
+{
 }
 
 static inline bool page_states_make_stable_fast(struct folio *folio)

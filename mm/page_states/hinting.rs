@@ -370,13 +370,7 @@ pub(crate) unsafe extern "C" fn __page_states_cache_delete(folio: *mut bindings:
 
 /// Hook: migration is about to copy `folio`, which it has locked and
 /// unmapped.  Returns `false` when the host had discarded it: it is not
-/// copied (with ESSA, reading it would fault).  The emulated host's folio
-/// is taken out of the page cache, and freed when migration gives up on
-/// it and puts it back, so that compaction and CMA find its page free.
-/// A hypervisor's folio stays: a hypervisor drops mapped folios too, and
-/// migration has replaced their mappings with migration entries, which
-/// only the folio's reverse map can take away again.  Migration restores
-/// the mappings, and the next access sends the folio through discard.
+/// copied (with ESSA, reading it would fault), and migration fails on it.
 ///
 /// # Safety
 ///
@@ -387,17 +381,38 @@ pub(crate) unsafe extern "C" fn __page_states_migrate(folio: *mut bindings::foli
         return true;
     };
     // SAFETY: the caller holds a reference.
+    core.make_stable(unsafe { Folio::from_raw(folio) }).is_ok()
+}
+
+/// Hook: migration gave up on `folio`, which it holds locked, and has
+/// restored its mappings.  A folio the host discarded is taken off them
+/// and off the page cache: migration frees it when it puts it back, so
+/// that compaction and CMA find its page free.  A hypervisor drops mapped
+/// folios too, without unmapping them, and while migration held the
+/// folio its mappings were migration entries, which only migration takes
+/// away again: so this waits until they are mappings again.  Sleeps.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds locked and a reference to.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_migrate_failed(folio: *mut bindings::folio) {
+    let Some(core) = Core::volatile() else {
+        return;
+    };
+    // SAFETY: the caller holds a reference.
     let folio = unsafe { Folio::from_raw(folio) };
-    if core.make_stable(folio).is_ok() {
-        return true;
+    if !core.table.get(folio.pfn()).discarded() {
+        return;
     }
-    // The emulated host unmaps a folio before it discards it: no
-    // migration entries point to it.
-    if core.backend == Backend::Emulated {
-        // SAFETY: the caller holds the folio lock for the duration.
-        unsafe { folio.with_lock_held(|locked| core.evict(locked)) };
-    }
-    false
+    // SAFETY: the caller holds the folio lock for the duration.
+    unsafe {
+        folio.with_lock_held(|locked| {
+            if locked.address_space().is_some() {
+                core.evict(locked);
+            }
+        })
+    };
 }
 
 /// The s390 discard fault (program check 0x1a): user space touched,
@@ -444,6 +459,10 @@ const _: [FolioHook; 2] = [
 const _: [unsafe extern "C" fn(*mut bindings::folio, bool) -> bool; 2] =
     [__page_states_get_folio, bindings::__page_states_get_folio];
 const _: [FolioCheck; 2] = [__page_states_migrate, bindings::__page_states_migrate];
+const _: [FolioHook; 2] = [
+    __page_states_migrate_failed,
+    bindings::__page_states_migrate_failed,
+];
 const _: [FolioCheck; 2] = [
     __page_states_make_stable,
     bindings::__page_states_make_stable,

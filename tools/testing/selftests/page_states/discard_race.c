@@ -1420,4 +1420,72 @@ TEST_F_TIMEOUT(race, compaction_races_discards, 240)
 	EXPECT_LT(0, d.refaulted);
 }
 
+/* Pages of @nr files' mappings that are in the page cache (mincore()). */
+static size_t resident_pages(const char *const *map, int nr)
+{
+	static unsigned char vec[FILE_SIZE / PAGE];
+	size_t resident = 0, i;
+	int f;
+
+	for (f = 0; f < nr; f++) {
+		if (mincore((void *)map[f], FILE_SIZE, vec))
+			return 0;
+		for (i = 0; i < FILE_SIZE / PAGE; i++)
+			resident += vec[i] & 1;
+	}
+	return resident;
+}
+
+/*
+ * A mapped folio whose page the host took cannot be migrated: its
+ * contents are gone.  It must not stand in compaction's way for ever,
+ * until somebody happens to touch it: migration gives up on it and takes
+ * it off the page cache, its page is free, and the next access reads it
+ * back.  With ESSA the host takes mapped folios without unmapping them,
+ * so migration finds its own migration entries to undo first.
+ */
+TEST_F_TIMEOUT(race, compaction_frees_taken_mapped_pages, 180)
+{
+	long migrated = read_vmstat("pgmigrate_success");
+	long failed = read_vmstat("pgmigrate_fail");
+	struct race *r = self->r;
+	size_t before, after;
+	const char *map[NR_FILES];
+	long took;
+	int f, fd;
+
+	if (access(COMPACT_MEMORY, W_OK))
+		SKIP(return, "needs %s", COMPACT_MEMORY);
+	for (f = 0; f < NR_FILES; f++) {
+		warm_up(r, self->fd[f], f);
+		map[f] = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, self->fd[f], 0);
+		ASSERT_NE(MAP_FAILED, map[f]);
+		/* Maps every page. */
+		check(r, map[f], FILE_SIZE, f, 0);
+	}
+	ASSERT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
+	sleep(1);
+	took = host_take(NR_FILES * FILE_SIZE >> 20);
+	ASSERT_LE(0, took);
+	before = resident_pages(map, NR_FILES);
+	fd = open(COMPACT_MEMORY, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, write(fd, "1", 1));
+	close(fd);
+	after = resident_pages(map, NR_FILES);
+	TH_LOG("%zu of %zu mapped pages in the page cache before compaction, %zu after;"
+	       " %ld pages migrated, %ld not", before, NR_FILES * FILE_SIZE / PAGE, after,
+	       read_vmstat("pgmigrate_success") - migrated,
+	       read_vmstat("pgmigrate_fail") - failed);
+	EXPECT_LT(after, before) TH_LOG("compaction freed no page the host took");
+
+	for (f = 0; f < NR_FILES; f++) {
+		check(r, map[f], FILE_SIZE, f, 0);
+		munmap((void *)map[f], FILE_SIZE);
+	}
+	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
+	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
+	EXPECT_EQ(0UL, r->poisoned);
+}
+
 TEST_HARNESS_MAIN
