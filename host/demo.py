@@ -5,16 +5,18 @@ the guest writes N MiB of files, reads them, goes idle; the host applies
 pressure; the guest reads the files again.  The host samples QEMU's
 resident set size (VmRSS) all along, and at the guest's "GPH-SAMPLE name"
 lines; the guest reports figures as "GPH-RESULT key value" lines, each
-under the last "GPH-PHASE name" line.
+under the last "GPH-PHASE name" line.  Every boot has one vCPU whose
+clock counts instructions (-icount): what the guest times does not
+depend on what else the host is doing.
 
   demo.py run    three boots: free page reporting alone, GPH with the
                  emulated host, and GPH with the ESSA host (QEMU with CMMA,
                  host/qemu, which reclaims over QMP without the guest);
                  prints RSS before and after pressure and the re-read
                  time, and plots RSS over time (SVG)
-  demo.py bench  the same two boots with the guest clock counting
-                 instructions (-icount), plus the hot-path timings; prints
-                 P1, P2 and P3 as ratios of figures from this one run
+  demo.py bench  the same boots, with page_states=off for the first, plus
+                 the hot-path timings; prints P1, P2 and P3 as ratios of
+                 figures from this one run
   demo.py hotpath  P2 alone, in seconds: the hot-path timings with
                  page_states=off, unused and volatile, as ratios to off
 """
@@ -69,9 +71,9 @@ def guest_ram_kib(pid, mib):
 class Boot:
     """One boot of the guest in one mode, with what it measured."""
 
-    def __init__(self, label, mode, scenario, mib, icount, qemu=None):
+    def __init__(self, label, mode, scenario, mib, qemu=None):
         self.label, self.mode, self.scenario = label, mode, scenario
-        self.mib, self.icount = mib, icount
+        self.mib = mib
         # With `qemu`, the QEMU of host/qemu, with cmm=on: the ESSA backend.
         self.cmm = qemu is not None
         self.qemu = qemu or "qemu-system-s390x"
@@ -141,12 +143,12 @@ class Boot:
             qemu=self.qemu, cmm=essa, qmp=self.qmp_path,
             append=[f"page_states={self.mode}", f"gph_mib={self.mib}"])
         cmd = runner.qemu_command(args)
-        if self.icount:
-            # The guest's clock counts instructions: timings do not depend
-            # on what else the host is doing.  One vCPU: QEMU 7.2's icount
-            # with two round-robin vCPUs stalls now and then.
-            cmd[cmd.index("-smp") + 1] = "1"
-            cmd += ["-icount", "shift=0,sleep=on"]
+        # The guest's clock counts instructions: its timings and its CPU
+        # time do not depend on what else the host is doing (without it,
+        # the guest CPU time of an idle 3 s wanders by +-15 ms).  One vCPU:
+        # QEMU 7.2's icount with two round-robin vCPUs stalls now and then.
+        cmd[cmd.index("-smp") + 1] = "1"
+        cmd += ["-icount", "shift=0,sleep=on"]
         what = f"page_states={self.mode}" + (", -cpu max,cmm=on" if essa else "")
         print(f"  booting: {self.label} ({what}), console: {log}",
               flush=True)
@@ -238,7 +240,7 @@ def hotpath(args):
         groups.append(("host/qemu's QEMU with -cpu max,cmm=on (the ESSA backend; "
                        "off is mainline's ESSA unused/stable)", args.qemu_cmma))
     for title, qemu in groups:
-        boots = [Boot(label, mode, "hotpath", args.mib, True, qemu)
+        boots = [Boot(label, mode, "hotpath", args.mib, qemu)
                  for label, mode in (("hinting off", "off"), ("unused pages", "unused"),
                                      ("volatile page cache", "volatile"))]
         for b in boots:
@@ -311,10 +313,10 @@ def main():
     # Free page reporting alone: no page states at all for the bench's
     # hot-path baseline, mainline's unused states for the demo.
     baseline = "off" if bench else "unused"
-    boots = [Boot("free page reporting alone", baseline, args.what, args.mib, bench),
-             Boot("GPH (volatile page cache)", "volatile", args.what, args.mib, bench)]
+    boots = [Boot("free page reporting alone", baseline, args.what, args.mib),
+             Boot("GPH (volatile page cache)", "volatile", args.what, args.mib)]
     if args.qemu_cmma:
-        boots.append(Boot("GPH, ESSA host", "volatile", args.what, args.mib, bench,
+        boots.append(Boot("GPH, ESSA host", "volatile", args.what, args.mib,
                           args.qemu_cmma))
     for b in boots:
         b.run(args.kernel, args.initrd, args.disk)
