@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -805,18 +806,42 @@ static char pattern(unsigned long page, unsigned long byte)
 	return (char)(page * 31 + byte * 7 + 1);
 }
 
+/*
+ * Writes n pages with a pattern and pages them out.  MADV_PAGEOUT takes
+ * only folios on the LRU, and drains only this CPU's batch of new ones:
+ * pages that another CPU faulted in would stay in its batch, and in
+ * memory.  So both happen on one CPU.
+ */
+static int fill_and_page_out(char *buf, unsigned long n)
+{
+	bool pinned = false;
+	cpu_set_t old, one;
+	unsigned long i, j;
+	int err;
+
+	if (!sched_getaffinity(0, sizeof(old), &old)) {
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		pinned = !sched_setaffinity(0, sizeof(one), &one);
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < (unsigned long)page_size; j += 64)
+			buf[i * page_size + j] = pattern(i, j);
+	err = madvise(buf, n * page_size, MADV_PAGEOUT);
+	if (pinned)
+		sched_setaffinity(0, sizeof(old), &old);
+	return err;
+}
+
 /* Fills n pages with a pattern, swaps them out, and reads them back in. */
 static char *swap_cache_pages(struct __test_metadata *_metadata, unsigned long n)
 {
 	char *buf = map_anon(n);
-	unsigned long i, j;
+	unsigned long i;
 
 	if (!buf)
 		return NULL;
-	for (i = 0; i < n; i++)
-		for (j = 0; j < (unsigned long)page_size; j += 64)
-			buf[i * page_size + j] = pattern(i, j);
-	if (madvise(buf, n * page_size, MADV_PAGEOUT) || pagemap_pfn(buf)) {
+	if (fill_and_page_out(buf, n) || pagemap_pfn(buf)) {
 		TH_LOG("the pages were not swapped out (is swap on?)");
 		return NULL;
 	}
