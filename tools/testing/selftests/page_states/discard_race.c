@@ -814,6 +814,38 @@ static int spawn_hot_readers(struct race *r, struct target *t)
 	return spawn_threads(r, "reader thread", NR_READERS, hot_reader, t);
 }
 
+/* Every word the test read was the file's, and no system call failed. */
+#define EXPECT_INTACT(r) do {						\
+	EXPECT_EQ(0UL, (r)->errors) TH_LOG("%s", (r)->note);		\
+	EXPECT_EQ(0UL, (r)->bad) TH_LOG("%s", (r)->note);		\
+	EXPECT_EQ(0UL, (r)->poisoned);					\
+} while (0)
+
+/*
+ * Races the hot readers of @t against a host that keeps taking pages, for
+ * RUN_S seconds after the folios settled.  Returns how many workers got
+ * stuck, or -1 when the race could not start or stop; @d gets what the
+ * counters did meanwhile.
+ */
+static int race_hot_readers(struct __test_metadata *_metadata, struct race *r,
+			    struct target *t, struct counters *d)
+{
+	struct counters start;
+	int stuck;
+
+	sleep(1);
+	counters_read(&start);
+	if (start_discarding(r, true) || spawn_hot_readers(r, t))
+		return -1;
+	stuck = watch(_metadata, r, RUN_S, NULL);
+	stuck += stop_workers(_metadata, r);
+	if (stop_discarding())
+		return -1;
+	*d = counters_since(&start);
+	log_race(_metadata, r, d);
+	return stuck;
+}
+
 FIXTURE(race)
 {
 	int fd[NR_FILES];
@@ -866,26 +898,17 @@ TEST_F_TIMEOUT(race, same_page_readers, 180)
 {
 	struct target t = { .file = HOT, .fd = self->fd[HOT] };
 	struct race *r = self->r;
-	struct counters start, d;
+	struct counters d;
 	int stuck;
 
 	warm_up(r, t.fd, HOT);
-	sleep(1);
-	counters_read(&start);
-	ASSERT_EQ(0, start_discarding(r, true));
-	ASSERT_EQ(0, spawn_hot_readers(r, &t));
-	stuck = watch(_metadata, r, RUN_S, NULL);
-	stuck += stop_workers(_metadata, r);
-	ASSERT_EQ(0, stop_discarding());
-	d = counters_since(&start);
-	log_race(_metadata, r, &d);
+	stuck = race_hot_readers(_metadata, r, &t, &d);
+	ASSERT_LE(0, stuck) TH_LOG("the race did not start");
 	/* The stuck tasks hold the page: a read of it now would join them. */
 	ASSERT_EQ(0, stuck) TH_LOG("readers of one page stopped making progress");
 
 	read_and_check(r, t.fd, HOT, 0, FILE_SIZE);
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 	EXPECT_LT(0, host_took(&d));
 	EXPECT_LT(0, d.refaulted);
 }
@@ -900,7 +923,7 @@ TEST_F_TIMEOUT(race, same_page_faulters, 180)
 {
 	struct target t = { .file = HOT, .fd = self->fd[HOT] };
 	struct race *r = self->r;
-	struct counters start, d;
+	struct counters d;
 	int stuck;
 	char *map;
 
@@ -909,23 +932,14 @@ TEST_F_TIMEOUT(race, same_page_faulters, 180)
 	ASSERT_NE(MAP_FAILED, map);
 	t.map = map;
 	check(r, map, FILE_SIZE, HOT, 0);
-	sleep(1);
-	counters_read(&start);
-	ASSERT_EQ(0, start_discarding(r, true));
-	ASSERT_EQ(0, spawn_hot_readers(r, &t));
-	stuck = watch(_metadata, r, RUN_S, NULL);
-	stuck += stop_workers(_metadata, r);
-	ASSERT_EQ(0, stop_discarding());
-	d = counters_since(&start);
-	log_race(_metadata, r, &d);
+	stuck = race_hot_readers(_metadata, r, &t, &d);
+	ASSERT_LE(0, stuck) TH_LOG("the race did not start");
 	ASSERT_EQ(0, stuck) TH_LOG("faulters on one page stopped making progress");
 
 	check(r, map, FILE_SIZE, HOT, 0);
 	read_and_check(r, t.fd, HOT, 0, FILE_SIZE);
 	EXPECT_EQ(0, munmap(map, FILE_SIZE));
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 	EXPECT_LT(0, host_took(&d));
 	EXPECT_LT(0, d.refaulted);
 }
@@ -1183,9 +1197,7 @@ TEST_F_TIMEOUT(race, gup_pins_race_discards, 180)
 	close(g.b_direct);
 	close(g.d_direct);
 
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 	EXPECT_LT(0, r->w[into].rounds);
 	EXPECT_LT(0, r->w[from].rounds);
 	EXPECT_LT(0, r->w[splice].rounds);
@@ -1299,9 +1311,7 @@ TEST_F_TIMEOUT(race, mlocked_mappings_keep_their_pages, 180)
 		       taken, refaulted);
 	ASSERT_EQ(0, stuck) TH_LOG("a process with a locked mapping stopped making progress");
 
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 	EXPECT_EQ(1, r->w[one].rounds);
 	EXPECT_EQ(1, r->w[every].rounds);
 	EXPECT_EQ(0, r->w[one].faults) TH_LOG("faults touching the mlock()ed mapping");
@@ -1411,13 +1421,25 @@ TEST_F_TIMEOUT(race, compaction_races_discards, 240)
 
 	for (i = 0; i < NR_FILES; i++)
 		read_and_check(r, self->fd[i], i, 0, FILE_SIZE);
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 	if (compacting >= 0)
 		EXPECT_LT(0, r->w[compacting].rounds);
 	EXPECT_LT(0, host_took(&d));
 	EXPECT_LT(0, d.refaulted);
+}
+
+/* Compacts all memory once; -errno on failure. */
+static int compact_memory(void)
+{
+	int fd = open(COMPACT_MEMORY, O_WRONLY);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) != 1)
+		err = -errno;
+	close(fd);
+	return err;
 }
 
 /* Pages of @nr files' mappings that are in the page cache (mincore()). */
@@ -1452,10 +1474,18 @@ TEST_F_TIMEOUT(race, compaction_frees_taken_mapped_pages, 180)
 	size_t before, after;
 	const char *map[NR_FILES];
 	long took;
-	int f, fd;
+	int f;
 
 	if (access(COMPACT_MEMORY, W_OK))
 		SKIP(return, "needs %s", COMPACT_MEMORY);
+	/*
+	 * Compaction's migration scanner starts at the bottom of the zone,
+	 * and stops where its free scanner, coming down from the top, has
+	 * found enough free pages.  A first compaction packs what is movable
+	 * at the top; the files' folios then come from the free pages it
+	 * left at the bottom, where the second one looks first.
+	 */
+	ASSERT_EQ(0, compact_memory());
 	for (f = 0; f < NR_FILES; f++) {
 		warm_up(r, self->fd[f], f);
 		map[f] = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, self->fd[f], 0);
@@ -1468,10 +1498,7 @@ TEST_F_TIMEOUT(race, compaction_frees_taken_mapped_pages, 180)
 	took = host_take(NR_FILES * FILE_SIZE >> 20);
 	ASSERT_LE(0, took);
 	before = resident_pages(map, NR_FILES);
-	fd = open(COMPACT_MEMORY, O_WRONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, write(fd, "1", 1));
-	close(fd);
+	ASSERT_EQ(0, compact_memory());
 	after = resident_pages(map, NR_FILES);
 	TH_LOG("%zu of %zu mapped pages in the page cache before compaction, %zu after;"
 	       " %ld pages migrated, %ld not", before, NR_FILES * FILE_SIZE / PAGE, after,
@@ -1483,9 +1510,7 @@ TEST_F_TIMEOUT(race, compaction_frees_taken_mapped_pages, 180)
 		check(r, map[f], FILE_SIZE, f, 0);
 		munmap((void *)map[f], FILE_SIZE);
 	}
-	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
-	EXPECT_EQ(0UL, r->poisoned);
+	EXPECT_INTACT(r);
 }
 
 TEST_HARNESS_MAIN
