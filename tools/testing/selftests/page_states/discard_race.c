@@ -815,11 +815,12 @@ static int spawn_hot_readers(struct race *r, struct target *t)
 }
 
 /* Every word the test read was the file's, and no system call failed. */
-#define EXPECT_INTACT(r) do {						\
-	EXPECT_EQ(0UL, (r)->errors) TH_LOG("%s", (r)->note);		\
-	EXPECT_EQ(0UL, (r)->bad) TH_LOG("%s", (r)->note);		\
-	EXPECT_EQ(0UL, (r)->poisoned);					\
-} while (0)
+static void expect_intact(struct __test_metadata *_metadata, const struct race *r)
+{
+	EXPECT_EQ(0UL, r->errors) TH_LOG("%s", r->note);
+	EXPECT_EQ(0UL, r->bad) TH_LOG("%s", r->note);
+	EXPECT_EQ(0UL, r->poisoned);
+}
 
 /*
  * Races the hot readers of @t against a host that keeps taking pages, for
@@ -908,7 +909,7 @@ TEST_F_TIMEOUT(race, same_page_readers, 180)
 	ASSERT_EQ(0, stuck) TH_LOG("readers of one page stopped making progress");
 
 	read_and_check(r, t.fd, HOT, 0, FILE_SIZE);
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 	EXPECT_LT(0, host_took(&d));
 	EXPECT_LT(0, d.refaulted);
 }
@@ -939,7 +940,7 @@ TEST_F_TIMEOUT(race, same_page_faulters, 180)
 	check(r, map, FILE_SIZE, HOT, 0);
 	read_and_check(r, t.fd, HOT, 0, FILE_SIZE);
 	EXPECT_EQ(0, munmap(map, FILE_SIZE));
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 	EXPECT_LT(0, host_took(&d));
 	EXPECT_LT(0, d.refaulted);
 }
@@ -1197,7 +1198,7 @@ TEST_F_TIMEOUT(race, gup_pins_race_discards, 180)
 	close(g.b_direct);
 	close(g.d_direct);
 
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 	EXPECT_LT(0, r->w[into].rounds);
 	EXPECT_LT(0, r->w[from].rounds);
 	EXPECT_LT(0, r->w[splice].rounds);
@@ -1311,7 +1312,7 @@ TEST_F_TIMEOUT(race, mlocked_mappings_keep_their_pages, 180)
 		       taken, refaulted);
 	ASSERT_EQ(0, stuck) TH_LOG("a process with a locked mapping stopped making progress");
 
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 	EXPECT_EQ(1, r->w[one].rounds);
 	EXPECT_EQ(1, r->w[every].rounds);
 	EXPECT_EQ(0, r->w[one].faults) TH_LOG("faults touching the mlock()ed mapping");
@@ -1421,7 +1422,7 @@ TEST_F_TIMEOUT(race, compaction_races_discards, 240)
 
 	for (i = 0; i < NR_FILES; i++)
 		read_and_check(r, self->fd[i], i, 0, FILE_SIZE);
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 	if (compacting >= 0)
 		EXPECT_LT(0, r->w[compacting].rounds);
 	EXPECT_LT(0, host_took(&d));
@@ -1510,7 +1511,7 @@ TEST_F_TIMEOUT(race, compaction_frees_taken_mapped_pages, 180)
 		check(r, map[f], FILE_SIZE, f, 0);
 		munmap((void *)map[f], FILE_SIZE);
 	}
-	EXPECT_INTACT(r);
+	expect_intact(_metadata, r);
 }
 
 TEST_HARNESS_MAIN

@@ -807,41 +807,52 @@ static char pattern(unsigned long page, unsigned long byte)
 }
 
 /*
- * Writes n pages with a pattern and pages them out.  MADV_PAGEOUT takes
- * only folios on the LRU, and drains only this CPU's batch of new ones:
- * pages that another CPU faulted in would stay in its batch, and in
- * memory.  So both happen on one CPU.
+ * Maps n pages, writes them with a pattern and pages them out.
+ * MADV_PAGEOUT takes only folios on the LRU, and drains only this CPU's
+ * batch of new ones: pages that another CPU faulted in would stay in its
+ * batch, and in memory.  So all of it happens on one CPU.  It is advice,
+ * and reclaim may still pass a folio over (its lock or a swap slot busy
+ * for a moment): it is given a few tries.
  */
-static int fill_and_page_out(char *buf, unsigned long n)
+static char *map_and_page_out(unsigned long n)
 {
 	bool pinned = false;
 	cpu_set_t old, one;
 	unsigned long i, j;
-	int err;
+	char *buf;
 
 	if (!sched_getaffinity(0, sizeof(old), &old)) {
 		CPU_ZERO(&one);
 		CPU_SET(sched_getcpu(), &one);
 		pinned = !sched_setaffinity(0, sizeof(one), &one);
 	}
-	for (i = 0; i < n; i++)
-		for (j = 0; j < (unsigned long)page_size; j += 64)
-			buf[i * page_size + j] = pattern(i, j);
-	err = madvise(buf, n * page_size, MADV_PAGEOUT);
+	buf = map_anon(n);
+	if (buf) {
+		for (i = 0; i < n; i++)
+			for (j = 0; j < (unsigned long)page_size; j += 64)
+				buf[i * page_size + j] = pattern(i, j);
+		for (i = 0; i < 10; i++) {
+			if (madvise(buf, n * page_size, MADV_PAGEOUT) || !pagemap_pfn(buf))
+				break;
+			usleep(10000);
+		}
+		if (i == 10 || pagemap_pfn(buf)) {
+			munmap(buf, n * page_size);
+			buf = NULL;
+		}
+	}
 	if (pinned)
 		sched_setaffinity(0, sizeof(old), &old);
-	return err;
+	return buf;
 }
 
 /* Fills n pages with a pattern, swaps them out, and reads them back in. */
 static char *swap_cache_pages(struct __test_metadata *_metadata, unsigned long n)
 {
-	char *buf = map_anon(n);
+	char *buf = map_and_page_out(n);
 	unsigned long i;
 
-	if (!buf)
-		return NULL;
-	if (fill_and_page_out(buf, n) || pagemap_pfn(buf)) {
+	if (!buf) {
 		TH_LOG("the pages were not swapped out (is swap on?)");
 		return NULL;
 	}
