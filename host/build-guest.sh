@@ -36,4 +36,4 @@ echo "  $(du -h "$guest/initramfs.cpio" | cut -f1) initramfs: ${guest#"$GPH_ROOT
 
 step "making the guest's disk"
 rm -f "$guest/disk.img"
-mkfs.ext4 -q -F -L gph "$guest/disk.img" 256M
+mkfs.ext4 -q -F -L gph "$guest/disk.img" 1G

@@ -101,6 +101,7 @@ void page_states_mark_free(unsigned long pfn, unsigned int order);
 void page_states_mark_free_blocks(void);
 struct folio *page_states_cache_folio(struct address_space *mapping,
 				      pgoff_t index);
+bool page_states_swap_cache_remove(struct folio *folio);
 
 void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);
@@ -110,6 +111,8 @@ bool __page_states_get_folio(struct folio *folio, bool nowait);
 void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
 			     bool nowait);
 bool __page_states_make_stable(struct folio *folio);
+bool __page_states_take_back(struct folio *folio);
+bool __page_states_swap_get(struct folio *folio);
 bool __page_states_migrate(struct folio *folio);
 void __page_states_migrate_failed(struct folio *folio);
 
@@ -123,15 +126,22 @@ static inline u8 page_states_byte(const struct folio *folio)
 }
 
 /*
- * Whether the core may want to make @folio volatile: a stable folio that
- * is not swap-backed (anonymous or shmem).  A page-cache folio in use is
+ * Whether the core may want to make @folio volatile: a stable folio of a
+ * file's page cache or of the swap cache, not anonymous or shmem memory
+ * in use (swap-backed, not in the swap cache).  A cached folio in use is
  * volatile already, and costs the load of its byte.  The hooks only run
  * with the volatile key on, after the table is published.
  */
 static inline bool page_states_may_offer(struct folio *folio)
 {
-	return page_states_byte(folio) == PAGE_STATES_STABLE &&
-	       !folio_test_swapbacked(folio);
+	unsigned long flags;
+
+	if (page_states_byte(folio) != PAGE_STATES_STABLE)
+		return false;
+	/* PG_swapcache means the swap cache only with PG_swapbacked. */
+	flags = READ_ONCE(folio->flags);
+	return !(flags & BIT(PG_swapbacked)) ||
+	       (IS_ENABLED(CONFIG_SWAP) && (flags & BIT(PG_swapcache)));
 }
 
 /* Whether a lookup of @folio must go through the core: see take_mask. */
@@ -187,12 +197,48 @@ static inline void page_states_cache_delete(struct folio *folio)
  * discarded it, the reference is gone; look up again.  Unless @nowait,
  * the folio went through discard first, which may sleep; with @nowait,
  * give up with -EAGAIN instead (the blocking retry discards it).
+ *
+ * The swap cache is looked up through the same function, by callers that
+ * hold page table locks or must not sleep and never read the contents:
+ * a swap-backed folio is left alone here, and the swap cache's own
+ * lookups that hand a folio out call page_states_swap_get() instead.
  */
 static inline bool page_states_get_folio(struct folio *folio, bool nowait)
 {
 	if (static_branch_unlikely(&page_states_volatile_key) &&
-	    page_states_must_take(folio))
+	    page_states_must_take(folio) && !folio_test_swapbacked(folio))
 		return __page_states_get_folio(folio, nowait);
+	return true;
+}
+
+/*
+ * A swap cache lookup that hands @folio out (to a swap-in, shmem, swapoff
+ * or readahead) holds a reference to it, and the folio is stable from now
+ * on.  False: the host had discarded it, so it went through discard,
+ * which removed it from the swap cache (its swap slot keeps the data) and
+ * took the reference; look up again, which reads it back from swap.
+ * Sleeps.
+ */
+static inline bool page_states_swap_get(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_byte(folio) != PAGE_STATES_STABLE)
+		return __page_states_swap_get(folio);
+	return true;
+}
+
+/*
+ * @folio, which the caller holds (locked, or under a page table lock), is
+ * about to leave the swap cache while in use, or to be written: it must
+ * be stable at the host from now on, not only until its next offer.
+ * False: the host had discarded it; the caller keeps it in the swap cache,
+ * whose slot holds the data, or refaults.  Never sleeps.
+ */
+static inline bool page_states_take_back(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    page_states_byte(folio) != PAGE_STATES_STABLE)
+		return __page_states_take_back(folio);
 	return true;
 }
 
@@ -303,6 +349,16 @@ static inline void page_states_get_batch(struct folio_batch *fbatch,
 }
 
 static inline bool page_states_make_stable(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_swap_get(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_take_back(struct folio *folio)
 {
 	return true;
 }

@@ -125,9 +125,9 @@ impl Backend {
     /// # Safety
     ///
     /// The caller holds the guard of `pfn`, and has checked under it that
-    /// the page's folio is a clean page-cache folio that nobody but the
-    /// page cache (and, for `mapped`, its mappings) uses: the host may
-    /// drop its contents from now on.
+    /// the page's folio is a clean page-cache or swap-cache folio that
+    /// nobody but the cache (and, for `mapped`, its mappings) uses: the
+    /// host may drop its contents from now on.
     pub(crate) unsafe fn set_volatile(self, pfn: usize, mapped: bool) {
         if let Backend::Essa(_) = self {
             let command = if mapped {
@@ -162,6 +162,25 @@ impl Backend {
                     Ok(false)
                 }
             }
+            Backend::Essa(_) => make_stable_with(&essa::Machine, table, pfn),
+        }
+    }
+
+    /// Takes page frame `pfn` back from the host for good, like
+    /// [`Backend::make_stable`], but a real transition with both backends:
+    /// the emulated host's table records the page stable, with the
+    /// compare-and-exchange that the host's discard also uses, so exactly
+    /// one of the two wins.  For a folio about to leave the swap cache
+    /// while in use, or to be written: from then on the table must not
+    /// call it volatile.  Returns whether the page went from volatile to
+    /// stable; `Err(Discarded)` when the host dropped it.  Spins on the
+    /// page's guard at most.
+    pub(crate) fn take_back(self, table: &Table, pfn: usize) -> Result<bool, Refused> {
+        match self {
+            Backend::Emulated => match table.update(pfn, Op::MakeStable) {
+                Ok((old, _)) => Ok(old.usage() != Usage::Stable),
+                Err(refused) => Err(refused),
+            },
             Backend::Essa(_) => make_stable_with(&essa::Machine, table, pfn),
         }
     }

@@ -3,8 +3,8 @@
  * Guest page hinting: what the Rust core needs from C-only kernel
  * facilities.  The static key behind the volatile hooks, the table they
  * read, the boot parameter, the emulated host's periodic work, a walk of
- * the free pages, and a page cache lookup without the core's hook.
- * Everything else is in the Rust core (page_states.rs).
+ * the free pages, a page cache lookup without the core's hook, and the
+ * removal of a folio from the swap cache.  Everything else is in the Rust core (page_states.rs).
  */
 #include <linux/init.h>
 #include <linux/jump_label.h>
@@ -12,9 +12,11 @@
 #include <linux/mmzone.h>
 #include <linux/page-states.h>
 #include <linux/pagemap.h>
+#include <linux/swap.h>
 #include <linux/workqueue.h>
 
 #include "../internal.h"
+#include "../swap.h"
 
 DEFINE_STATIC_KEY_FALSE(page_states_volatile_key);
 
@@ -119,4 +121,23 @@ struct folio *page_states_cache_folio(struct address_space *mapping,
 	struct folio *folio = filemap_get_entry(mapping, index);
 
 	return xa_is_value(folio) ? NULL : folio;
+}
+
+/*
+ * Takes the locked @folio, whose contents the host discarded, out of the
+ * swap cache.  Only the swap cache's hold on the slot goes: the swap
+ * entries in page tables and in shmem's page cache keep the slot and the
+ * data in it, and the next fault reads it back.  False, changing nothing,
+ * unless @folio is in the swap cache, unmapped, clean and not under
+ * writeback.
+ */
+bool page_states_swap_cache_remove(struct folio *folio)
+{
+	if (WARN_ON_ONCE(!folio_test_locked(folio)))
+		return false;
+	if (!folio_test_swapcache(folio) || folio_mapped(folio) ||
+	    folio_test_dirty(folio) || folio_test_writeback(folio))
+		return false;
+	delete_from_swap_cache(folio);
+	return true;
 }

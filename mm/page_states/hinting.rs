@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Volatile page cache: the hooks that offer clean page-cache folios to
-//! the host when they go idle, take them back when they are handed out,
+//! Volatile page and swap cache: the hooks that offer clean cached folios
+//! to the host when they go idle, take them back when they are handed out,
 //! and send a folio the host dropped through discard.
 //!
 //! # Lock order
@@ -11,10 +11,20 @@
 //! [`crate::table`]), which nests inside everything.  Discard sleeps: it
 //! runs only where its callers may (page cache lookups outside RCU, not
 //! with `FGP_NOWAIT` or `IOCB_NOWAIT`), and takes `folio_lock`, then
-//! `i_mmap_rwsem` for the rmap walk, then the page table locks, then the
-//! inode's `i_lock` and the `i_pages` lock, the order of `mm/rmap.c` and
-//! `mm/filemap.c`.  While it holds one folio's lock it only try-locks the
-//! folios after it in the same file.
+//! `i_mmap_rwsem` (a swap-cache folio: the `anon_vma` rwsem) for the rmap
+//! walk, then the page table locks, then the inode's `i_lock` and the
+//! `i_pages` lock (the swap cache's `i_pages` lock), the order of
+//! `mm/rmap.c`, `mm/filemap.c` and `mm/swap_state.c`.  While it holds one
+//! folio's lock it only try-locks the folios after it in the same file.
+//!
+//! The swap cache is also looked up under page table locks (zapping a
+//! range, mincore) and where sleeping is not allowed (zswap writeback).
+//! Those lookups never go to discard: only the swap cache's hand-outs do
+//! (`page_states_swap_get()`).  A folio that leaves the swap cache while
+//! in use becomes the only copy of its data, so it is taken back first
+//! (`page_states_take_back()`, which spins on the page's guard at most);
+//! if the host dropped it, it stays in the swap cache and so does its
+//! slot.
 //!
 //! # Progress
 //!
@@ -72,7 +82,8 @@ impl Core {
     /// Offers `folio` to the host if it qualifies; the caller holds
     /// `extra_refs` references besides the page cache's and the mappings'.
     pub(crate) fn make_volatile(self, folio: &Folio, extra_refs: i32) {
-        // Anonymous, shmem and large folios never qualify: one load.
+        // Large folios, and anonymous and shmem folios outside the swap
+        // cache, never qualify: one load.
         if eligible::never(folio) {
             return;
         }
@@ -102,11 +113,14 @@ impl Core {
         };
         let mapped = offer == Offer::Mapped;
         // SAFETY: we hold the guard, and checked under it that the folio
-        // is clean page cache that only the page cache and its mappings
+        // is clean page or swap cache that only the cache and its mappings
         // use.
         unsafe { self.backend.set_volatile(pfn, mapped) };
         if guard.apply(Op::SetVolatile { writable: mapped }).is_ok() {
             stats::count(Event::Volatile, 1);
+            if offer == Offer::SwapCache {
+                stats::count(Event::SwapVolatile, 1);
+            }
         }
     }
 
@@ -134,16 +148,51 @@ impl Core {
         }
     }
 
+    /// Takes `folio`, which the caller holds (locked, or under a page
+    /// table lock), back from the host for good: it is about to leave the
+    /// swap cache while in use, or to be written.  Unlike
+    /// [`Core::make_stable`], the emulated host's table records it stable
+    /// too, so that neither a later discard nor the census sees a volatile
+    /// page outside a cache.  `Err` means the host discarded it.  Never
+    /// sleeps: it spins on the page's guard at most.
+    pub(crate) fn take_back(self, folio: &Folio) -> Result<(), Refused> {
+        match self.backend.take_back(&self.table, folio.pfn()) {
+            Ok(taken_back) => {
+                if taken_back {
+                    stats::count(Event::Stable, 1);
+                }
+                Ok(())
+            }
+            Err(Refused::Discarded) => {
+                stats::count(Event::StableFailed, 1);
+                Err(Refused::Discarded)
+            }
+            Err(Refused::Invalid) => Ok(()),
+        }
+    }
+
     /// Handles a folio the host discarded: unmaps it everywhere (MMU
     /// notifiers fire), takes it off the page cache with the discarded
-    /// folios after it, and drops the caller's reference.  The next access
-    /// reads the file again.  Never waits for other users of the folio
-    /// (see "Progress" above).  Sleeps.
+    /// folios after it, or off the swap cache, and drops the caller's
+    /// reference.  The next access reads the file or the swap slot again.
+    /// Never waits for other users of the folio (see "Progress" above).
+    /// Sleeps.
     pub(crate) fn discard(self, folio: ARef<Folio>) {
         let locked = folio.lock();
-        // Truncation, hole punching, reclaim or another discard may have
-        // removed it first; they hold the folio lock while they do.
+        // Truncation, hole punching, reclaim, swap-in or another discard
+        // may have removed it first; they hold the folio lock while they
+        // do.
         if !self.table.get(folio.pfn()).discarded() {
+            return;
+        }
+        if locked.test_swapcache() {
+            if !self.evict_swap(&locked) {
+                // Still in the swap cache (a mapping could not be taken
+                // away): the caller looks it up again, after others ran.
+                drop(locked);
+                // SAFETY: FFI call; discard runs where it may sleep.
+                unsafe { bindings::cond_resched() };
+            }
             return;
         }
         let Some(mapping) = locked.address_space() else {
@@ -167,6 +216,24 @@ impl Core {
             return false;
         }
         stats::count(Event::Refaulted, 1);
+        true
+    }
+
+    /// Takes the locked, discarded swap-cache `folio` out of its page
+    /// tables, which get swap entries for its slot (the anonymous rmap
+    /// walk, under the `anon_vma` rwsem), and out of the swap cache.  The
+    /// slot keeps the data for those entries, and for shmem's.  A folio
+    /// that stays mapped (a task pinned it, or fork copied a mapping behind
+    /// the walk) stays in the swap cache: the next lookup tries again.
+    fn evict_swap(self, folio: &FolioLockGuard<'_>) -> bool {
+        if folio.mapped() && !folio.unmap_all(UnmapMlocked::Unmap) {
+            return false;
+        }
+        // SAFETY: we hold the folio lock, and a reference.
+        if !unsafe { bindings::page_states_swap_cache_remove(folio.as_raw()) } {
+            return false;
+        }
+        stats::count(Event::SwapRefaulted, 1);
         true
     }
 
@@ -350,6 +417,52 @@ pub(crate) unsafe extern "C" fn __page_states_make_stable(folio: *mut bindings::
     core.make_stable(unsafe { Folio::from_raw(folio) }).is_ok()
 }
 
+/// Hook: a swap cache lookup that hands `folio` out (to a swap-in, shmem,
+/// swapoff or readahead) holds a reference to it.  Takes it back from the
+/// host for good, with either backend: a folio in use, mapped perhaps,
+/// is not volatile.  Returns `false` when the host had discarded it: then
+/// it went through discard, which removed it from the swap cache, the
+/// caller's reference is gone, and the caller looks up again, which reads
+/// it back from its swap slot.  Sleeps.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds a reference to, which is
+/// handed over when the function returns `false`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_swap_get(folio: *mut bindings::folio) -> bool {
+    let Some(core) = Core::volatile() else {
+        return true;
+    };
+    // SAFETY: the caller holds a reference.
+    let borrowed = unsafe { Folio::from_raw(folio) };
+    if core.take_back(borrowed).is_ok() {
+        return true;
+    }
+    // SAFETY: the caller hands its reference over.
+    core.discard(unsafe { ARef::from_raw(core::ptr::NonNull::from(borrowed)) });
+    false
+}
+
+/// Hook: the caller holds `folio` (locked, or under a page table lock)
+/// and is about to take it out of the swap cache while it is in use, or to
+/// let a task write it.  Returns `false` when the host had discarded it:
+/// the caller leaves it in the swap cache, whose slot holds the data, or
+/// refaults.  Never sleeps.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds a reference to, or holds
+/// mapped under a page table lock.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_take_back(folio: *mut bindings::folio) -> bool {
+    let Some(core) = Core::volatile() else {
+        return true;
+    };
+    // SAFETY: the caller keeps the folio allocated.
+    core.take_back(unsafe { Folio::from_raw(folio) }).is_ok()
+}
+
 /// Hook: `folio` leaves the page cache and will be freed; the caller
 /// holds the page cache's lock (with interrupts off) and the folio's.
 /// The allocator may write its page before it tells the host the page is
@@ -408,7 +521,9 @@ pub(crate) unsafe extern "C" fn __page_states_migrate_failed(folio: *mut binding
     // SAFETY: the caller holds the folio lock for the duration.
     unsafe {
         folio.with_lock_held(|locked| {
-            if locked.address_space().is_some() {
+            if locked.test_swapcache() {
+                core.evict_swap(locked);
+            } else if locked.address_space().is_some() {
                 core.evict(locked);
             }
         })
@@ -467,5 +582,7 @@ const _: [FolioCheck; 2] = [
     __page_states_make_stable,
     bindings::__page_states_make_stable,
 ];
+const _: [FolioCheck; 2] = [__page_states_take_back, bindings::__page_states_take_back];
+const _: [FolioCheck; 2] = [__page_states_swap_get, bindings::__page_states_swap_get];
 const _: [unsafe extern "C" fn(*mut bindings::folio_batch, c_uint, bool); 2] =
     [__page_states_get_batch, bindings::__page_states_get_batch];

@@ -14,7 +14,8 @@
 //!    tables and raises a discard fault.  The emulated host gets the same
 //!    effect by taking the folio's mappings away (the rmap walk: MMU
 //!    notifiers fire), so the next access through a mapping faults into
-//!    the page cache lookup that finds the page discarded.  A folio that
+//!    the page or swap cache lookup that finds the page discarded (an
+//!    anonymous mapping becomes a swap entry).  A folio that
 //!    a mapping dirtied meanwhile is kept: this is the host's dirty-bit
 //!    check of a potentially volatile page.  So is one that a `VM_LOCKED`
 //!    mapping keeps: locked memory is never taken.
@@ -143,8 +144,10 @@ pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
     done
 }
 
-/// Discards page frame `pfn` if it still holds a volatile page-cache
-/// folio that nobody uses; returns the folio, with a reference.
+/// Discards page frame `pfn` if it still holds a volatile page-cache or
+/// swap-cache folio that nobody uses; returns the folio, with a reference.
+/// A swap-cache folio stays in the swap cache: the guest's next lookup
+/// finds it discarded and reads its swap slot again.
 fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     // SAFETY: the table said a folio was made volatile at `pfn`, so `pfn`
     // has a `struct page`, and the memory map is never freed (the core
@@ -156,7 +159,9 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         return None;
     }
     let locked = folio.try_lock()?;
-    if locked.address_space().is_none()
+    let swap_cache = locked.test_swapcache();
+    if (locked.address_space().is_none() && !swap_cache)
+        || locked.test_ksm()
         || locked.test_dirty()
         || locked.test_writeback()
         || locked.test_private()
@@ -198,6 +203,9 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         unsafe { core::ptr::copy_nonoverlapping(POISON.as_ptr(), addr.add(offset), POISON.len()) };
     }
     drop(locked);
+    if swap_cache {
+        stats::count(Event::SwapDiscarded, 1);
+    }
     Some(folio)
 }
 

@@ -20,6 +20,15 @@ pub(crate) enum Event {
     Refaulted,
     /// Attempts to make a discarded folio stable (`page_states_stable_failed`).
     StableFailed,
+    /// Swap-cache folios made volatile, counted in `Volatile` too
+    /// (`page_states_swap_volatile`).
+    SwapVolatile,
+    /// Volatile swap-cache pages the emulated host discarded, counted in
+    /// `Discarded` too (`page_states_swap_discarded`).
+    SwapDiscarded,
+    /// Discarded folios taken off the swap cache, to be read again from
+    /// their swap slot (`page_states_swap_refaulted`).
+    SwapRefaulted,
 }
 
 impl Event {
@@ -30,6 +39,9 @@ impl Event {
             Event::Discarded => bindings::vm_event_item_PGSTATES_DISCARDED,
             Event::Refaulted => bindings::vm_event_item_PGSTATES_REFAULTED,
             Event::StableFailed => bindings::vm_event_item_PGSTATES_STABLE_FAILED,
+            Event::SwapVolatile => bindings::vm_event_item_PGSTATES_SWAP_VOLATILE,
+            Event::SwapDiscarded => bindings::vm_event_item_PGSTATES_SWAP_DISCARDED,
+            Event::SwapRefaulted => bindings::vm_event_item_PGSTATES_SWAP_REFAULTED,
         }
     }
 }

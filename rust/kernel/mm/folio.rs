@@ -311,6 +311,10 @@ pub enum PageFlag {
     Private = bindings::pageflags_PG_private,
     /// `PG_swapbacked`: anonymous or shmem memory.
     SwapBacked = bindings::pageflags_PG_swapbacked,
+    /// `PG_swapcache`: in the swap cache.  The bit is shared with a
+    /// filesystem flag and means this only together with
+    /// [`PageFlag::SwapBacked`].
+    SwapCache = bindings::pageflags_PG_swapcache,
     /// `PG_unevictable`.
     Unevictable = bindings::pageflags_PG_unevictable,
     /// `PG_mlocked`.
