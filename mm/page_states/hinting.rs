@@ -132,20 +132,7 @@ impl Core {
         if self.table.is_stable(pfn) {
             return Ok(());
         }
-        match self.backend.make_stable(&self.table, pfn) {
-            Ok(taken_back) => {
-                if taken_back {
-                    stats::count(Event::Stable, 1);
-                }
-                Ok(())
-            }
-            Err(Refused::Discarded) => {
-                stats::count(Event::StableFailed, 1);
-                Err(Refused::Discarded)
-            }
-            // Not a page the guest made volatile: nothing to take back.
-            Err(Refused::Invalid) => Ok(()),
-        }
+        counted(self.backend.make_stable(&self.table, pfn))
     }
 
     /// Takes `folio`, which the caller holds (locked, or under a page
@@ -156,19 +143,7 @@ impl Core {
     /// page outside a cache.  `Err` means the host discarded it.  Never
     /// sleeps: it spins on the page's guard at most.
     pub(crate) fn take_back(self, folio: &Folio) -> Result<(), Refused> {
-        match self.backend.take_back(&self.table, folio.pfn()) {
-            Ok(taken_back) => {
-                if taken_back {
-                    stats::count(Event::Stable, 1);
-                }
-                Ok(())
-            }
-            Err(Refused::Discarded) => {
-                stats::count(Event::StableFailed, 1);
-                Err(Refused::Discarded)
-            }
-            Err(Refused::Invalid) => Ok(()),
-        }
+        counted(self.backend.take_back(&self.table, folio.pfn()))
     }
 
     /// Handles a folio the host discarded: unmaps it everywhere (MMU
@@ -270,6 +245,24 @@ impl Core {
                 self.evict(&locked);
             }
         }
+    }
+}
+
+/// Counts what a backend's take-back did, and hides from the caller that
+/// a page was not volatile at all (nothing to take back).
+fn counted(taken_back: Result<bool, Refused>) -> Result<(), Refused> {
+    match taken_back {
+        Ok(was_volatile) => {
+            if was_volatile {
+                stats::count(Event::Stable, 1);
+            }
+            Ok(())
+        }
+        Err(Refused::Discarded) => {
+            stats::count(Event::StableFailed, 1);
+            Err(Refused::Discarded)
+        }
+        Err(Refused::Invalid) => Ok(()),
     }
 }
 

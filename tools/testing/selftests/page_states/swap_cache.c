@@ -161,36 +161,40 @@ static size_t swapped_pages(const void *buf, size_t len)
 }
 
 /*
+ * Keeps the calling task, and the children it forks, on the CPU it runs
+ * on.  MADV_PAGEOUT takes only the pages on the LRU lists, and drains only
+ * this CPU's LRU batch: a page that a fault or a swap-in on another CPU
+ * left in that CPU's batch would stay.
+ */
+static void stay_on_this_cpu(void)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_setaffinity(0, sizeof(one), &one);
+}
+
+/*
  * Fills @buf with generation @gen unless @gen is negative, then pushes
- * every page of it to swap; false if some stayed.  MADV_PAGEOUT takes
- * only the pages on the LRU lists and drains only this CPU's LRU batch:
- * so the task stays on one CPU from the writes to the page-out, and pages
- * out again until the page tables agree.  Pages that a fault elsewhere
- * left in another CPU's batch need every CPU's batch drained, which a
- * compaction request does first.
+ * every page of it to swap; false if some stayed.  It pages out again
+ * until the page tables agree, and as a last resort drains every CPU's
+ * LRU batch, which a compaction request does first (tasks that do not
+ * stay on one CPU, see stay_on_this_cpu()).
  */
 static bool fill_and_page_out(char *buf, size_t len, int gen)
 {
-	cpu_set_t old, one;
-	bool pinned = false;
 	int i;
 
-	if (!sched_getaffinity(0, sizeof(old), &old)) {
-		CPU_ZERO(&one);
-		CPU_SET(sched_getcpu(), &one);
-		pinned = !sched_setaffinity(0, sizeof(one), &one);
-	}
 	if (gen >= 0)
 		fill(buf, len, gen);
-	for (i = 0; i < 20 && swapped_pages(buf, len) < len / PAGE; i++) {
-		if (i == 2)
+	for (i = 0; i < 10 && swapped_pages(buf, len) < len / PAGE; i++) {
+		if (i == 5)
 			write_file("/proc/sys/vm/compact_memory", "1\n");
 		if (madvise(buf, len, MADV_PAGEOUT))
 			break;
 		usleep(10000);
 	}
-	if (pinned)
-		sched_setaffinity(0, sizeof(old), &old);
 	return swapped_pages(buf, len) == len / PAGE;
 }
 
@@ -299,6 +303,7 @@ TEST_F_TIMEOUT(swap, swapped_out_memory_reads_back_after_discards, 900)
 	size_t bad = 0;
 	char *buf;
 
+	stay_on_this_cpu();
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	double t[5] = {}, t0;
@@ -328,10 +333,12 @@ TEST_F_TIMEOUT(swap, swapped_out_memory_reads_back_after_discards, 900)
 		bad += mismatches(buf, len, gen);
 		t[4] += now() - t0;
 	}
-	TH_LOG("seconds: write and page out %.1f, read into the swap cache %.1f, compact %.1f, host %.1f, check %.1f", t[0], t[1], t[2], t[3], t[4]);
-	TH_LOG("swap cache: %ld made volatile, %ld discarded by the emulated host, %ld taken off after a discard, %ld pages read from swap; %zu wrong words",
+	TH_LOG("seconds: page out %.1f, read in %.1f, compact %.1f, host %.1f, check %.1f",
+	       t[0], t[1], t[2], t[3], t[4]);
+	TH_LOG("swap cache: %ld made volatile, %ld discarded by the emulated host,",
 	       vmstat_delta("page_states_swap_volatile", c0.volatile_),
-	       vmstat_delta("page_states_swap_discarded", c0.discarded),
+	       vmstat_delta("page_states_swap_discarded", c0.discarded));
+	TH_LOG("%ld taken off after a discard, %ld pages read from swap; %zu wrong words",
 	       vmstat_delta("page_states_swap_refaulted", c0.refaulted),
 	       vmstat_delta("pswpin", c0.pswpin), bad);
 	EXPECT_EQ(0, bad);
@@ -358,6 +365,7 @@ TEST_F_TIMEOUT(swap, fork_shares_swap_entries_with_discards, 300)
 	pid_t pid;
 	char *buf;
 
+	stay_on_this_cpu();
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	c0 = counts_now();
@@ -426,7 +434,7 @@ TEST_F_TIMEOUT(swap, shmem_pushed_to_swap_reads_back, 300)
 				bad += ((uint64_t *)chunk)[i] != pattern(3, off + i * 8);
 		}
 	}
-	TH_LOG("%ld swap-cache folios made volatile, %ld taken off after a discard; %zu wrong words",
+	TH_LOG("%ld swap-cache folios volatile, %ld taken off after a discard; %zu wrong words",
 	       vmstat_delta("page_states_swap_volatile", c0.volatile_),
 	       vmstat_delta("page_states_swap_refaulted", c0.refaulted), bad);
 	EXPECT_EQ(0, bad);
@@ -525,6 +533,7 @@ TEST_F_TIMEOUT(swap, write_faults_after_discards, 300)
 	int round;
 	char *buf;
 
+	stay_on_this_cpu();
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	for (round = 0; round < 4; round++) {
@@ -557,6 +566,7 @@ TEST_F_TIMEOUT(swap, mlock_swaps_in_while_the_host_takes, 300)
 	int round;
 	char *buf;
 
+	stay_on_this_cpu();
 	setrlimit(RLIMIT_MEMLOCK, &rl);
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
@@ -606,6 +616,7 @@ TEST_F_TIMEOUT(swap, swapoff_while_the_host_takes, 300)
 	size_t bad;
 	char *buf;
 
+	stay_on_this_cpu();
 	ASSERT_EQ(0, swap_path(path, sizeof(path)));
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
@@ -624,7 +635,8 @@ TEST_F_TIMEOUT(swap, swapoff_while_the_host_takes, 300)
 	free_kb = meminfo_kb("SwapFree");
 	bad = mismatches(buf, len, 11);
 	ASSERT_EQ(0, swapon(path, 0)) TH_LOG("swapon %s: %s", path, strerror(errno));
-	TH_LOG("after swapoff: SwapCached %ld kB, swap used %ld kB; %ld host rounds; %zu wrong words", cached, total - free_kb, t.takes, bad);
+	TH_LOG("after swapoff: SwapCached %ld kB, swap used %ld kB; %ld takes; %zu wrong words",
+	       cached, total - free_kb, t.takes, bad);
 	EXPECT_EQ(0, cached);
 	EXPECT_EQ(0, total - free_kb);
 	EXPECT_EQ(0, bad);
@@ -645,6 +657,7 @@ TEST_F_TIMEOUT(swap, zswap_on_and_off, 300)
 	int on, fd;
 	char *buf;
 
+	stay_on_this_cpu();
 	fd = open(knob, O_RDONLY);
 	if (fd < 0)
 		SKIP(return, "needs CONFIG_ZSWAP");
