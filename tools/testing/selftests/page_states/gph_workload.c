@@ -212,21 +212,6 @@ static int hotpath(const char *dir)
 	return 0;
 }
 
-static long meminfo_kib(const char *key)
-{
-	char line[256];
-	long value = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		die("/proc/meminfo");
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
-			value = strtol(line + strlen(key) + 1, NULL, 10);
-	fclose(f);
-	return value;
-}
-
 static int report_coverage(void)
 {
 	long unused = 0, hinted = 0, n, ideal, free, clean;

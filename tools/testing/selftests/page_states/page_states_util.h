@@ -41,6 +41,22 @@ static inline long read_vmstat(const char *name)
 	return -1;
 }
 
+/* Returns the /proc/meminfo figure @key in KiB, or -1 if there is none. */
+static inline long meminfo_kib(const char *key)
+{
+	char line[256];
+	long value = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+			value = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return value;
+}
+
 /*
  * Returns the census count of page frames in state @usage @content, summed
  * over every content when @content is NULL, or -1 without a census.

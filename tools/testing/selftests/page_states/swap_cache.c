@@ -108,25 +108,6 @@ static int swap_path(char *path, size_t len)
 	return ret;
 }
 
-/* A /proc/meminfo figure in kB, or -1. */
-static long meminfo_kb(const char *name)
-{
-	char key[64];
-	long value;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld kB\n", key, &value) == 2) {
-		if (!strncmp(key, name, strlen(name)) && key[strlen(name)] == ':') {
-			fclose(f);
-			return value;
-		}
-	}
-	fclose(f);
-	return -1;
-}
-
 /* Writes @value to the file at @path; returns 0 or -errno. */
 static int write_file(const char *path, const char *value)
 {
@@ -630,9 +611,9 @@ TEST_F_TIMEOUT(swap, swapoff_while_the_host_takes, 300)
 	pthread_join(thread, NULL);
 	/* SwapCached is a per-cpu counter: fold it first. */
 	write_file("/proc/sys/vm/stat_refresh", "1\n");
-	cached = meminfo_kb("SwapCached");
-	total = meminfo_kb("SwapTotal");
-	free_kb = meminfo_kb("SwapFree");
+	cached = meminfo_kib("SwapCached");
+	total = meminfo_kib("SwapTotal");
+	free_kb = meminfo_kib("SwapFree");
 	bad = mismatches(buf, len, 11);
 	ASSERT_EQ(0, swapon(path, 0)) TH_LOG("swapon %s: %s", path, strerror(errno));
 	TH_LOG("after swapoff: SwapCached %ld kB, swap used %ld kB; %ld takes; %zu wrong words",
