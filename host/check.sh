@@ -68,16 +68,17 @@ boot() { # boot MODE TIMEOUT [RUNNER ARGS]: the check kernel in MODE
 	total_failed=$((total_failed + failed))
 	total_skipped=$((total_skipped + skipped))
 }
-# Timeouts, seconds: several times what each boot takes under TCG (off and
-# unused about a minute and a half, volatile a few minutes).
+# Timeouts, seconds: off and unused take about a minute and a half under
+# TCG, volatile and essa about 20 minutes, most of it the swap-cache tests,
+# which push hundreds of MiB through swap.
 boot off 600 --append page_poison=1
 boot unused 600 --append page_poison=1
-boot volatile 1200 --append page_poison=1
+boot volatile 2700 --append page_poison=1
 # No page poisoning: the CMMA host drops unused pages, as z/VM does, so a
 # free page's poison is gone when it is allocated again.  init_on_free=1
 # instead: the allocator writes every page it frees, dropped ones
 # included, before it tells the host (see filemap_unaccount_folio()).
-boot essa 1500 --qemu "$qemu_cmma" --append init_on_free=1
+boot essa 2700 --qemu "$qemu_cmma" --append init_on_free=1
 
 step "make check: host checks and four boots"
 echo "$summary"
