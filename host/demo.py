@@ -171,8 +171,10 @@ class Boot:
             sys.exit(f"error: no RSS sample '{name}' in the {self.label} boot")
         return self.marks[name][which]
 
-    def returned_mib(self, which=1):
-        return (self.mark("before", which) - self.mark("after", which)) / 1024
+    def returned_mib(self, which=1, prefix=""):
+        """What the pressure returned, MiB: the samples {prefix}before and
+        {prefix}after."""
+        return (self.mark(prefix + "before", which) - self.mark(prefix + "after", which)) / 1024
 
 
 def reread(boot, phase):
@@ -228,7 +230,9 @@ def svg_plot(boots, path):
 
 HOTPATH = [("anon_fault_ns", "anonymous page fault"),
            ("file_fault_ns", "file page fault"),
-           ("cached_read_ns", "cached read() of 4 KiB")]
+           ("cached_read_ns", "cached read() of 4 KiB"),
+           ("write_fault_ns", "write fault, shared file"),
+           ("swap_fault_ns", "swap-in from swap cache")]
 
 
 def hotpath(args):
@@ -371,6 +375,14 @@ def main():
     for b in boots[2:]:
         print(f"    {b.label}: {b.returned_mib(2) / args.mib:.1%} (guest RAM mapping),"
               f" {b.returned_mib() / args.mib:.1%} (QEMU's whole RSS)")
+    swap_mib = 48
+    for b in (fpr, gph):
+        if b.result("swap", "swap_mismatches"):
+            sys.exit(f"error: the {b.label} boot read its swapped memory back wrong")
+    print(f"P1  swap: share of a {swap_mib} MiB working set, swapped out and read back into"
+          f" the swap cache, returned to the host (guest RAM mapping): GPH "
+          f"{gph.returned_mib(2, 'swap') / swap_mib:.1%} vs free page reporting "
+          f"{fpr.returned_mib(2, 'swap') / swap_mib:.1%}")
     print("P2  hot-path time with hinting on / off (page_states=volatile / off;"
           " guest clock counts instructions; goal <= 1.03):")
     for key, name in HOTPATH:
@@ -384,6 +396,10 @@ def main():
           f"{gph.result('coverage', 'clean_cache_pages'):.0f}; goal >= 90%)")
     print(f"    clean page cache alone: {gph.result('coverage', 'cache_coverage'):.1%} volatile"
           f" (the census counts per-CPU free lists as unused; MemFree does not)")
+    print(f"P3  swap cache: the emulated host took {gph.result('swapcoverage', 'swap_coverage'):.1%}"
+          f" of the clean swap cache ({gph.result('swapcoverage', 'swap_taken_pages'):.0f} of"
+          f" {gph.result('swapcoverage', 'swap_cache_pages'):.0f} pages, half mapped by read faults;"
+          f" goal >= 90%)")
 
 
 if __name__ == "__main__":

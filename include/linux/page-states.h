@@ -25,6 +25,7 @@
 #include <linux/types.h>
 
 struct address_space;
+struct vm_fault;
 struct work_struct;
 
 #ifdef CONFIG_PAGE_STATES
@@ -102,6 +103,7 @@ void page_states_mark_free_blocks(void);
 struct folio *page_states_cache_folio(struct address_space *mapping,
 				      pgoff_t index);
 bool page_states_swap_cache_remove(struct folio *folio);
+int page_states_writes_unseen(struct folio *folio);
 
 void __page_states_folio_put(struct folio *folio);
 void __page_states_lru_add(struct folio *folio);
@@ -113,6 +115,8 @@ void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
 bool __page_states_make_stable(struct folio *folio);
 bool __page_states_take_back(struct folio *folio);
 bool __page_states_swap_get(struct folio *folio);
+void __page_states_pte_dirtied(struct folio *folio);
+bool __page_states_write_pte(struct vm_fault *vmf, pte_t pte);
 bool __page_states_migrate(struct folio *folio);
 void __page_states_migrate_failed(struct folio *folio);
 
@@ -213,16 +217,16 @@ static inline bool page_states_get_folio(struct folio *folio, bool nowait)
 
 /*
  * A swap cache lookup that hands @folio out (to a swap-in, shmem, swapoff
- * or readahead) holds a reference to it, and the folio is stable from now
- * on.  False: the host had discarded it, so it went through discard,
- * which removed it from the swap cache (its swap slot keeps the data) and
- * took the reference; look up again, which reads it back from swap.
- * Sleeps.
+ * or readahead) holds a reference to it, and takes it back as a page
+ * cache lookup does.  False: the host had discarded it, so it went through
+ * discard, which removed it from the swap cache (its swap slot keeps the
+ * data) and took the reference; look up again, which reads it back from
+ * swap.  Sleeps.
  */
 static inline bool page_states_swap_get(struct folio *folio)
 {
 	if (static_branch_unlikely(&page_states_volatile_key) &&
-	    page_states_byte(folio) != PAGE_STATES_STABLE)
+	    page_states_must_take(folio))
 		return __page_states_swap_get(folio);
 	return true;
 }
@@ -239,6 +243,32 @@ static inline bool page_states_take_back(struct folio *folio)
 	if (static_branch_unlikely(&page_states_volatile_key) &&
 	    page_states_byte(folio) != PAGE_STATES_STABLE)
 		return __page_states_take_back(folio);
+	return true;
+}
+
+/*
+ * The write fault the caller handles under the page table lock gives
+ * @folio a dirty page table entry, and @folio stays in the swap cache.  The
+ * caller has taken it back already (page_states_swap_get(), or
+ * page_states_take_back() in do_wp_page()).
+ */
+static inline void page_states_pte_dirtied(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    folio_test_swapcache(folio) && !folio_test_dirty(folio))
+		__page_states_pte_dirtied(folio);
+}
+
+/*
+ * A write faulted on @pte, which is writable and maps its page, and the
+ * caller, which holds vmf->ptl, is about to make it dirty.  False: the
+ * host had dropped the page; vmf->ptl was released, and the caller
+ * returns to retry the fault.
+ */
+static inline bool page_states_write_pte(struct vm_fault *vmf, pte_t pte)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) && !pte_dirty(pte))
+		return __page_states_write_pte(vmf, pte);
 	return true;
 }
 
@@ -370,6 +400,15 @@ static inline bool page_states_migrate(struct folio *folio)
 
 static inline void page_states_migrate_failed(struct folio *folio)
 {
+}
+
+static inline void page_states_pte_dirtied(struct folio *folio)
+{
+}
+
+static inline bool page_states_write_pte(struct vm_fault *vmf, pte_t pte)
+{
+	return true;
 }
 
 static inline bool page_states_make_stable_fast(struct folio *folio)

@@ -119,18 +119,21 @@ impl Backend {
         }
     }
 
-    /// Tells the host that page frame `pfn` is volatile (`mapped`: only
-    /// while clean).
+    /// Tells the host that page frame `pfn` is volatile, or potentially
+    /// volatile (`writable`): the host may drop it only while no write
+    /// reached it since.
     ///
     /// # Safety
     ///
     /// The caller holds the guard of `pfn`, and has checked under it that
     /// the page's folio is a clean page-cache or swap-cache folio that
-    /// nobody but the cache (and, for `mapped`, its mappings) uses: the
-    /// host may drop its contents from now on.
-    pub(crate) unsafe fn set_volatile(self, pfn: usize, mapped: bool) {
+    /// nobody but the cache and its mappings uses, and that no mapping
+    /// holds a dirty page table entry of it: the host may drop its
+    /// contents from now on.  A folio that a mapping may write without a
+    /// fault that takes it back must be `writable`.
+    pub(crate) unsafe fn set_volatile(self, pfn: usize, writable: bool) {
         if let Backend::Essa(_) = self {
-            let command = if mapped {
+            let command = if writable {
                 essa::Command::SetPotVolatile
             } else {
                 essa::Command::SetVolatile

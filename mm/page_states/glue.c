@@ -3,9 +3,12 @@
  * Guest page hinting: what the Rust core needs from C-only kernel
  * facilities.  The static key behind the volatile hooks, the table they
  * read, the boot parameter, the emulated host's periodic work, a walk of
- * the free pages, a page cache lookup without the core's hook, and the
- * removal of a folio from the swap cache.  Everything else is in the Rust core (page_states.rs).
+ * the free pages, a page cache lookup without the core's hook, the
+ * removal of a folio from the swap cache, whether a file's mappings see
+ * writes, and the write fault hooks' folio handling.  Everything else is
+ * in the Rust core (page_states.rs).
  */
+#include <linux/backing-dev.h>
 #include <linux/init.h>
 #include <linux/jump_label.h>
 #include <linux/mm.h>
@@ -139,5 +142,70 @@ bool page_states_swap_cache_remove(struct folio *folio)
 	    folio_test_dirty(folio) || folio_test_writeback(folio))
 		return false;
 	delete_from_swap_cache(folio);
+	return true;
+}
+
+/*
+ * Whether a task may write @folio, a mapped page-cache folio, through a
+ * clean page table entry without a fault the kernel sees: its file is
+ * mapped shared and writable, and cannot write back, so its mappings are
+ * not write-protected for dirty tracking (writenotify).  A file with
+ * page_mkwrite but no writeback is counted in too, which is only more
+ * careful.  @folio is locked here, briefly, for its mapping and inode;
+ * -EBUSY when somebody else holds the lock (the folio is in use, and is
+ * not offered).  Never sleeps; callable from any context.
+ */
+int page_states_writes_unseen(struct folio *folio)
+{
+	struct address_space *mapping;
+	int unseen = -EBUSY;
+
+	if (!folio_trylock(folio))
+		return unseen;
+	mapping = folio->mapping;
+	if (mapping && !folio_test_anon(folio))
+		unseen = mapping_writably_mapped(mapping) &&
+			 !mapping_can_writeback(mapping);
+	folio_unlock(folio);
+	return unseen;
+}
+
+/*
+ * A page table entry of @folio becomes dirty while the folio stays in the
+ * swap cache: its contents will differ from its swap slot.  Marking it
+ * dirty keeps it from being offered until reclaim writes it out again,
+ * which it would do anyway once unmapping moved the entry's dirty bit to
+ * the folio.  The caller holds the page table lock, which keeps the folio
+ * mapped.
+ */
+void __page_states_pte_dirtied(struct folio *folio)
+{
+	folio_mark_dirty(folio);
+}
+
+/*
+ * A write through @pte, a clean writable page table entry, faulted: the
+ * entry is about to become dirty.  Its folio is taken back for good, and
+ * one that the host may offer again is marked dirty (see above), so that
+ * a dirty entry always means a dirty folio, and no folio is offered while
+ * it differs from its backing store.  False: the host had dropped the
+ * folio; the page table lock is released, the folio discarded, and the
+ * caller returns to retry the fault.  Never sleeps while it holds the
+ * lock.
+ */
+bool __page_states_write_pte(struct vm_fault *vmf, pte_t pte)
+{
+	struct folio *folio = vm_normal_folio(vmf->vma, vmf->address, pte);
+
+	if (!folio || (folio_test_anon(folio) && !folio_test_swapcache(folio)))
+		return true;
+	if (!page_states_take_back(folio)) {
+		folio_get(folio);
+		pte_unmap_unlock(vmf->pte, vmf->ptl);
+		page_states_discard_fault(folio);
+		return false;
+	}
+	if (!folio_test_dirty(folio))
+		folio_mark_dirty(folio);
 	return true;
 }

@@ -37,7 +37,7 @@
 
 use crate::{
     backend::Backend,
-    eligible::{self, Offer},
+    eligible,
     mode::Mode,
     state::{Op, Refused, Usage},
     stats::{self, Event},
@@ -111,15 +111,25 @@ impl Core {
         let Some(offer) = eligible::offer(folio, extra_refs) else {
             return;
         };
-        let mapped = offer == Offer::Mapped;
+        let Some(writable) = eligible::writes_unseen(folio, offer) else {
+            return;
+        };
         // SAFETY: we hold the guard, and checked under it that the folio
         // is clean page or swap cache that only the cache and its mappings
-        // use.
-        unsafe { self.backend.set_volatile(pfn, mapped) };
-        if guard.apply(Op::SetVolatile { writable: mapped }).is_ok() {
+        // use, and whether a mapping may write it unseen.  A clean folio
+        // has no dirty page table entry: `folio_mkclean()` cleans the
+        // entries of page cache before the folio, and where an entry
+        // becomes dirty on a fault (every write to a clean entry faults on
+        // s390, the only ESSA machine), the write hooks mark the folio
+        // dirty first.
+        unsafe { self.backend.set_volatile(pfn, writable) };
+        if guard.apply(Op::SetVolatile { writable }).is_ok() {
             stats::count(Event::Volatile, 1);
-            if offer == Offer::SwapCache {
+            if offer.swap_cache {
                 stats::count(Event::SwapVolatile, 1);
+            }
+            if writable {
+                stats::count(Event::PotVolatile, 1);
             }
         }
     }
@@ -412,8 +422,13 @@ pub(crate) unsafe extern "C" fn __page_states_make_stable(folio: *mut bindings::
 
 /// Hook: a swap cache lookup that hands `folio` out (to a swap-in, shmem,
 /// swapoff or readahead) holds a reference to it.  Takes it back from the
-/// host for good, with either backend: a folio in use, mapped perhaps,
-/// is not volatile.  Returns `false` when the host had discarded it: then
+/// host as a page-cache lookup does ([`Core::make_stable`]): with ESSA for
+/// good, with the emulated host by a check, since the folio stays in the
+/// swap cache, where a mapping makes it potentially volatile and the host
+/// never discards it while it is referenced or dirty.  The paths that
+/// take it out of the swap cache while in use take it back for good
+/// (`__page_states_take_back`).  Returns `false` when the host had
+/// discarded it: then
 /// it went through discard, which removed it from the swap cache, the
 /// caller's reference is gone, and the caller looks up again, which reads
 /// it back from its swap slot.  Sleeps.
@@ -429,7 +444,7 @@ pub(crate) unsafe extern "C" fn __page_states_swap_get(folio: *mut bindings::fol
     };
     // SAFETY: the caller holds a reference.
     let borrowed = unsafe { Folio::from_raw(folio) };
-    if core.take_back(borrowed).is_ok() {
+    if core.make_stable(borrowed).is_ok() {
         return true;
     }
     // SAFETY: the caller hands its reference over.

@@ -38,9 +38,10 @@ use crate::{
     state::{Content, Op, Usage},
     stats::{self, Event},
 };
-use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     bindings,
+    prelude::*,
     mm::folio::{Folio, UnmapMlocked},
     types::ARef,
 };
@@ -51,6 +52,9 @@ pub(crate) const POISON: &[u8; 16] = b"GPH discarded!!\n";
 
 /// Where the next scan starts, so that repeated pressure spreads.
 static CURSOR: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a volatile page written through a mapping was reported.
+static VOLATILE_DIRTY_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Pages given back to the free page reporting device.
 pub(crate) static REPORTED: AtomicUsize = AtomicUsize::new(0);
@@ -176,7 +180,11 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         return None;
     }
     // Unmapping moved the mappings' dirty bits to the folio.
-    if locked.test_dirty() || locked.ref_count() != 2 {
+    if locked.test_dirty() {
+        written_unseen(core, swap_cache, pfn);
+        return None;
+    }
+    if locked.ref_count() != 2 {
         return None;
     }
     core.table.update(pfn, Op::HostDiscard).ok()?;
@@ -207,6 +215,28 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         stats::count(Event::SwapDiscarded, 1);
     }
     Some(folio)
+}
+
+/// The folio at `pfn`, which the host holds locked, was clean and became
+/// dirty when the host took its mappings away: a mapping wrote it.  That
+/// is the case potentially volatile pages are for; a volatile one means
+/// that a write reached it without the fault that takes it back
+/// ([`crate::eligible::writes_unseen`] classified it wrong).  Counted,
+/// and reported once.  The folio stays, dirty, for reclaim to write out.
+fn written_unseen(core: Core, swap_cache: bool, pfn: usize) {
+    // The folio lock keeps the folio from being offered again, so the
+    // state is the one it had while its mappings wrote it.  A mapped
+    // swap-cache folio is potentially volatile whatever the table says:
+    // a swap-in hands it out, and maps it, without a real transition (see
+    // `__page_states_swap_get`), so an unmapped folio offered volatile
+    // stays so once mapped.
+    if swap_cache || core.table.get(pfn).usage() != Usage::Volatile {
+        return;
+    }
+    stats::count(Event::VolatileDirty, 1);
+    if !VOLATILE_DIRTY_REPORTED.swap(true, Ordering::Relaxed) {
+        pr_warn!("page_states: volatile page at pfn {:#x} was written through a mapping\n", pfn);
+    }
 }
 
 /// Pages whose contents the host keeps: stable, and volatile ones it has

@@ -29,6 +29,14 @@ pub(crate) enum Event {
     /// Discarded folios taken off the swap cache, to be read again from
     /// their swap slot (`page_states_swap_refaulted`).
     SwapRefaulted,
+    /// Folios made potentially volatile, counted in `Volatile` too
+    /// (`page_states_pot_volatile`).
+    PotVolatile,
+    /// Volatile (not potentially volatile) folios the emulated host found
+    /// dirty once it had taken their mappings away: written through a
+    /// mapping without a fault that took them back, which is a bug in
+    /// [`crate::eligible::writes_unseen`] (`page_states_volatile_dirty`).
+    VolatileDirty,
 }
 
 impl Event {
@@ -42,6 +50,8 @@ impl Event {
             Event::SwapVolatile => bindings::vm_event_item_PGSTATES_SWAP_VOLATILE,
             Event::SwapDiscarded => bindings::vm_event_item_PGSTATES_SWAP_DISCARDED,
             Event::SwapRefaulted => bindings::vm_event_item_PGSTATES_SWAP_REFAULTED,
+            Event::PotVolatile => bindings::vm_event_item_PGSTATES_POT_VOLATILE,
+            Event::VolatileDirty => bindings::vm_event_item_PGSTATES_VOLATILE_DIRTY,
         }
     }
 }

@@ -7,10 +7,19 @@
  *   gph_workload read DIR        read them back, check every byte, and
  *                                print the time it took, the system time,
  *                                and the read I/Os of the files' disk
- *   gph_workload hotpath DIR     time anonymous faults, file faults and
- *                                cached read() (P2 of make bench)
+ *   gph_workload hotpath DIR     time anonymous faults, file faults,
+ *                                cached read(), write faults on a shared
+ *                                file mapping and swap-ins from the swap
+ *                                cache (P2 of make bench)
  *   gph_workload coverage        volatile coverage against the ideal, free
  *                                memory plus clean page cache (P3)
+ *   gph_workload swap-coverage   the share of clean swap cache the emulated
+ *                                host takes (P3 for swap)
+ *   gph_workload swap-hold MIB FLAG
+ *                                push MIB MiB of anonymous memory to swap,
+ *                                read it back into the swap cache, create
+ *                                FLAG, and hold it until SIGUSR1; then check
+ *                                every word (P1 for swap)
  *   gph_workload cpu-cost SECS FILE TEXT
  *                                the guest CPU time that writing TEXT to
  *                                FILE costs in the SECS seconds from the
@@ -20,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <signal.h>
 #include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,10 +45,15 @@
 
 #include "page_states_util.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 #define FILE_MIB 8
 #define CHUNK 65536
 #define HOT_MIB 16
 #define HOT_REPS 7
+#define SWAP_MIB 32
 
 static uint64_t pattern(int idx, size_t off)
 {
@@ -185,6 +200,120 @@ static void cached_reads(int fd, char *buf)
 			die("pread");
 }
 
+/*
+ * Nanoseconds per page of the first write to a clean page of a shared
+ * file mapping (wp_page_shared() and ext4's page_mkwrite), the best of
+ * HOT_REPS runs.  Each run writes the last one's pages back first and maps
+ * the file anew, read-only in the page tables until the writes fault.
+ */
+static double write_fault_ns(int fd, size_t pages)
+{
+	size_t len = pages << 12, i;
+	double best = 1e30;
+	int rep;
+
+	for (rep = 0; rep < HOT_REPS; rep++) {
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		double start, ns;
+
+		if (p == MAP_FAILED || fsync(fd) || madvise(p, len, MADV_POPULATE_READ))
+			die("write faults");
+		start = now_ms();
+		for (i = 0; i < len; i += 4096)
+			p[i] = 0x5a;
+		ns = (now_ms() - start) * 1e6 / pages;
+		if (ns < best)
+			best = ns;
+		munmap(p, len);
+	}
+	return best;
+}
+
+/* Whether every page of @p is a swap entry in the page tables. */
+static bool all_swapped(const char *p, size_t pages)
+{
+	uint64_t entry;
+	size_t i;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	bool all = fd >= 0;
+
+	for (i = 0; all && i < pages; i++)
+		all = pread(fd, &entry, sizeof(entry), ((uintptr_t)p / 4096 + i) * 8) ==
+			sizeof(entry) && (entry >> 62 & 1);
+	if (fd >= 0)
+		close(fd);
+	return all;
+}
+
+/* Whether every page of @p is in memory (here: in the swap cache). */
+static bool all_resident(char *p, size_t pages, unsigned char *vec)
+{
+	size_t i;
+
+	if (mincore(p, pages << 12, vec))
+		return false;
+	for (i = 0; i < pages; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
+/* Pushes the @pages pages at @p to swap, or dies. */
+static void page_out(char *p, size_t pages)
+{
+	int tries;
+
+	for (tries = 0; tries < 20 && !all_swapped(p, pages); tries++)
+		if (madvise(p, pages << 12, MADV_PAGEOUT))
+			die("MADV_PAGEOUT (is swap on?)");
+	if (!all_swapped(p, pages))
+		die("MADV_PAGEOUT left pages in memory");
+}
+
+/*
+ * Nanoseconds per page of a read fault on anonymous memory in the swap
+ * cache (do_swap_page() without I/O), the best of HOT_REPS runs.  Each
+ * run pushes HOT_MIB MiB to swap (MADV_PAGEOUT) and reads it back into the
+ * swap cache (MADV_WILLNEED) before it times the faults.
+ */
+static double swap_fault_ns(size_t pages)
+{
+	size_t len = pages << 12, i;
+	unsigned char *vec = malloc(pages);
+	double best = 1e30;
+	int rep, tries;
+
+	if (!vec)
+		die("malloc");
+	for (rep = 0; rep < HOT_REPS; rep++) {
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		double start, ns;
+		char sum = 0;
+
+		if (p == MAP_FAILED)
+			die("mmap");
+		memset(p, 0x5a, len);
+		page_out(p, pages);
+		madvise(p, len, MADV_WILLNEED);
+		for (tries = 0; tries < 1000 && !all_resident(p, pages, vec); tries++)
+			usleep(10000);
+		start = now_ms();
+		for (i = 0; i < len; i += 4096) {
+			sum += p[i];
+			asm volatile("" : "+r" (sum));
+		}
+		ns = (now_ms() - start) * 1e6 / pages;
+		if (sum != (char)(0x5a * pages))
+			die("swap-in read wrong data");
+		if (ns < best)
+			best = ns;
+		munmap(p, len);
+	}
+	free(vec);
+	return best;
+}
+
 static int hotpath(const char *dir)
 {
 	static char buf[4096];
@@ -207,9 +336,107 @@ static int hotpath(const char *dir)
 	printf("GPH-RESULT anon_fault_ns %.1f\n", best_ns(anon_faults, fd, buf, pages));
 	printf("GPH-RESULT file_fault_ns %.1f\n", best_ns(file_faults, fd, buf, pages));
 	printf("GPH-RESULT cached_read_ns %.1f\n", best_ns(cached_reads, fd, buf, pages));
+	printf("GPH-RESULT write_fault_ns %.1f\n", write_fault_ns(fd, pages));
+	printf("GPH-RESULT swap_fault_ns %.1f\n", swap_fault_ns(pages));
 	close(fd);
 	unlink(path);
 	return 0;
+}
+
+/*
+ * P3 for swap: SWAP_MIB MiB of anonymous memory goes to swap and comes
+ * back into the swap cache, half unmapped (MADV_WILLNEED) and half mapped
+ * by read faults.  Once it settled, the emulated host is asked to take
+ * every volatile page: the share of the clean swap cache it took is what a
+ * host could reclaim.  The memory is checked afterwards.  Prints nothing
+ * without the emulated host.
+ */
+static int report_swap_coverage(void)
+{
+	size_t pages = (size_t)SWAP_MIB << 8, len = pages << 12, i;
+	long cached, taken0, taken;
+	unsigned char *vec = malloc(pages);
+	char backend[32], all[32], sum = 0, *p;
+	int tries;
+
+	if (read_attr("backend", backend, sizeof(backend)) || strcmp(backend, "emulated"))
+		return 0;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || !vec)
+		die("mmap");
+	memset(p, 0x5a, len);
+	page_out(p, pages);
+	madvise(p, len / 2, MADV_WILLNEED);
+	for (i = len / 2; i < len; i += 4096) {
+		sum += p[i];
+		asm volatile("" : "+r" (sum));
+	}
+	for (tries = 0; tries < 1000 && !all_resident(p, pages, vec); tries++)
+		usleep(10000);
+	sleep(2);
+	/* Written back and read again: all of it is clean. */
+	cached = meminfo_kib("SwapCached") / 4;
+	taken0 = read_vmstat("page_states_swap_discarded");
+	/* As much as there is memory: every volatile page. */
+	snprintf(all, sizeof(all), "%ld\n", meminfo_kib("MemTotal") / 1024);
+	if (write_attr("host_discard_mib", all))
+		die("host_discard_mib");
+	taken = read_vmstat("page_states_swap_discarded") - taken0;
+	for (i = 0; i < len; i += 4096) {
+		sum += p[i];
+		asm volatile("" : "+r" (sum));
+	}
+	if (sum != (char)(0x5a * (pages + pages / 2)))
+		die("swapped memory read back wrong");
+	printf("GPH-RESULT swap_cache_pages %ld\n", cached);
+	printf("GPH-RESULT swap_taken_pages %ld\n", taken);
+	printf("GPH-RESULT swap_coverage %.4f\n", cached > 0 ? (double)taken / cached : 0);
+	munmap(p, len);
+	free(vec);
+	return 0;
+}
+
+/*
+ * The working set of P1 for swap: @mib MiB of anonymous memory that went
+ * to swap and was read back into the swap cache (unmapped: MADV_WILLNEED),
+ * held until SIGUSR1 while the host applies pressure, then checked.
+ */
+static int swap_hold(size_t mib, const char *flag)
+{
+	size_t pages = mib << 8, len = pages << 12, i, bad = 0;
+	unsigned char *vec = malloc(pages);
+	sigset_t usr1;
+	uint64_t *w;
+	char *p;
+	int tries, fd, sig;
+
+	/* Blocked from the start: a SIGUSR1 sent early waits for sigwait(). */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &usr1, NULL))
+		die("SIGUSR1");
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || !vec)
+		die("mmap");
+	w = (uint64_t *)p;
+	for (i = 0; i < len / 8; i++)
+		w[i] = pattern(0, i * 8);
+	page_out(p, pages);
+	madvise(p, len, MADV_WILLNEED);
+	for (tries = 0; tries < 1000 && !all_resident(p, pages, vec); tries++)
+		usleep(10000);
+	fd = open(flag, O_WRONLY | O_CREAT, 0600);
+	if (fd < 0)
+		die(flag);
+	close(fd);
+	if (sigwait(&usr1, &sig))
+		die("sigwait");
+	for (i = 0; i < len / 8; i++)
+		bad += w[i] != pattern(0, i * 8);
+	printf("GPH-RESULT swap_mismatches %zu\n", bad);
+	munmap(p, len);
+	free(vec);
+	return bad ? 1 : 0;
 }
 
 static int report_coverage(void)
@@ -346,9 +573,13 @@ int main(int argc, char **argv)
 		return hotpath(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "coverage"))
 		return report_coverage();
+	if (argc == 2 && !strcmp(argv[1], "swap-coverage"))
+		return report_swap_coverage();
+	if (argc == 4 && !strcmp(argv[1], "swap-hold"))
+		return swap_hold(atoi(argv[2]), argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "cpu-cost"))
 		return cpu_cost(atoi(argv[2]), argv[3], argv[4]);
 	fprintf(stderr,
-		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tcpu-cost SECS FILE TEXT\n");
+		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tswap-coverage | swap-hold MIB FLAG | cpu-cost SECS FILE TEXT\n");
 	return 2;
 }

@@ -50,13 +50,19 @@ static uint64_t pattern(unsigned int gen, size_t off)
 	return ((uint64_t)(gen + 1) << 56) ^ ((off / 8) * 0x9E3779B97F4A7C15ULL);
 }
 
-static void fill(void *buf, size_t len, unsigned int gen)
+/* Fills the @len bytes at byte @off of a region @buf with generation @gen. */
+static void fill_at(char *buf, size_t off, size_t len, unsigned int gen)
 {
-	uint64_t *w = buf;
+	uint64_t *w = (uint64_t *)(buf + off);
 	size_t i;
 
 	for (i = 0; i < len / 8; i++)
-		w[i] = pattern(gen, i * 8);
+		w[i] = pattern(gen, off + i * 8);
+}
+
+static void fill(void *buf, size_t len, unsigned int gen)
+{
+	fill_at(buf, 0, len, gen);
 }
 
 /*
@@ -154,6 +160,18 @@ static void stay_on_this_cpu(void)
 	CPU_ZERO(&one);
 	CPU_SET(sched_getcpu(), &one);
 	sched_setaffinity(0, sizeof(one), &one);
+}
+
+/* Lets the calling task, and the threads it creates, run on every CPU. */
+static void any_cpu(void)
+{
+	cpu_set_t all;
+	int cpu;
+
+	CPU_ZERO(&all);
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		CPU_SET(cpu, &all);
+	sched_setaffinity(0, sizeof(all), &all);
 }
 
 /*
@@ -276,7 +294,7 @@ FIXTURE_TEARDOWN(swap)
  * in from the kernel (MADV_POPULATE_READ, through GUP) instead of from
  * user space.
  */
-TEST_F_TIMEOUT(swap, swapped_out_memory_reads_back_after_discards, 900)
+TEST_F_TIMEOUT(swap, swapped_out_memory_reads_back_after_discards, 1500)
 {
 	const size_t len = 128 * MIB;
 	struct counts c0;
@@ -535,6 +553,103 @@ TEST_F_TIMEOUT(swap, write_faults_after_discards, 300)
 	}
 	TH_LOG("%zu wrong words", bad);
 	EXPECT_EQ(0, bad);
+	munmap(buf, len);
+}
+
+/* One writer of written_after_read_faults(): its share of the pages. */
+struct pot_writer {
+	char *buf;
+	size_t len;
+	unsigned int nr, id;
+};
+
+/*
+ * Writes generation 1 into the pages whose index is @id modulo @nr and
+ * odd: every write goes through a page table entry that a read fault made
+ * writable and clean.
+ */
+static void *pot_write(void *arg)
+{
+	struct pot_writer *w = arg;
+	size_t i;
+
+	for (i = (2 * w->id + 1) * PAGE; i < w->len; i += 2 * w->nr * PAGE)
+		fill_at(w->buf, i, PAGE, 1);
+	return NULL;
+}
+
+/*
+ * The swapped-in pages of a process, before it writes them.  The emulated
+ * host counts what it took from the swap cache; the guest learns of a
+ * hypervisor's drops when it reads the slot again.
+ */
+static long swap_cache_taken(void)
+{
+	return read_vmstat(gph_host() == GPH_HOST_ESSA ? "page_states_swap_refaulted"
+						       : "page_states_swap_discarded");
+}
+
+/*
+ * Mapped anonymous swap-cache folios are potentially volatile: a read
+ * fault maps them writable and clean, and the next write needs no fault
+ * on most machines.  The pages are read back by read faults and taken by
+ * the host while mapped, written by threads on every CPU while the host
+ * takes pages, faulted in again from the kernel (MADV_POPULATE_READ),
+ * write-protected and made writable again (mprotect), and written a
+ * second time.  A written page that was offered again while its page
+ * table entry was dirty would be lost with ESSA, whose host tracks writes
+ * only from the offer on.  No page is lost, and the emulated host never
+ * finds a volatile page dirty.
+ */
+TEST_F_TIMEOUT(swap, written_after_read_faults, 300)
+{
+	const unsigned int nr = 4;
+	const size_t len = 32 * MIB;
+	long dirty0 = read_vmstat("page_states_volatile_dirty");
+	long taken0, taken;
+	struct pot_writer writers[4];
+	pthread_t threads[4];
+	size_t bad = 0, i;
+	unsigned int t;
+	char *buf;
+
+	stay_on_this_cpu();
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_TRUE(fill_and_page_out(buf, len, 0));
+	/* Read faults: each page comes back mapped, and stays in the swap cache. */
+	bad += mismatches(buf, len, 0);
+	taken0 = swap_cache_taken();
+	host_take(len / MIB);
+	/* Every page is mapped now: what the host takes, it takes mapped. */
+	bad += mismatches(buf, len, 0);
+	taken = swap_cache_taken() - taken0;
+	/* The writers run on every CPU. */
+	any_cpu();
+	for (t = 0; t < nr; t++) {
+		writers[t] = (struct pot_writer){ buf, len, nr, t };
+		ASSERT_EQ(0, pthread_create(&threads[t], NULL, pot_write, &writers[t]));
+	}
+	host_take(len / MIB);
+	for (t = 0; t < nr; t++)
+		pthread_join(threads[t], NULL);
+	madvise(buf, len, MADV_POPULATE_READ);
+	host_take(len / MIB);
+	ASSERT_EQ(0, mprotect(buf, len, PROT_READ));
+	host_take(len / MIB);
+	ASSERT_EQ(0, mprotect(buf, len, PROT_READ | PROT_WRITE));
+	for (i = 0; i < len; i += 4 * PAGE)
+		fill_at(buf, i, PAGE, 2);
+	madvise(buf, len, MADV_POPULATE_READ);
+	host_take(len / MIB);
+	for (i = 0; i < len; i += PAGE)
+		bad += mismatches_at(buf, i, PAGE, i % (4 * PAGE) == 0 ? 2 : (i / PAGE) % 2);
+	TH_LOG("the host took %ld mapped pages; %ld volatile found dirty, %zu wrong words",
+	       taken, vmstat_delta("page_states_volatile_dirty", dirty0), bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, vmstat_delta("page_states_volatile_dirty", dirty0));
+	/* Mapped swap-cache folios are offered: the host took some. */
+	EXPECT_LT(0, taken);
 	munmap(buf, len);
 }
 

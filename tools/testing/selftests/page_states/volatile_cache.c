@@ -277,6 +277,235 @@ static void discard_forever(void)
 }
 
 /*
+ * Generation @gen of the word at byte @off of file @idx: generation 0 is
+ * what create_file() wrote; writers through a mapping add their own.
+ */
+static uint64_t pattern_gen(int idx, size_t off, unsigned int gen)
+{
+	return pattern(idx, off) ^ ((uint64_t)gen << 40);
+}
+
+/* Whether the word @w at byte @off of file @idx is one of its generations. */
+static bool some_generation(int idx, size_t off, uint64_t w)
+{
+	return !((w ^ pattern(idx, off)) & ~(0xffffULL << 40));
+}
+
+/* Fills page @page of a mapping @map of file @idx with generation @gen. */
+static void fill_page(uint64_t *map, int idx, size_t page, unsigned int gen)
+{
+	size_t i;
+
+	for (i = 0; i < 512; i++)
+		map[page * 512 + i] = pattern_gen(idx, page * 4096 + i * 8, gen);
+}
+
+/* The words of page @page of @map that are not generation @gen. */
+static size_t page_mismatches(const uint64_t *map, int idx, size_t page, unsigned int gen)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < 512; i++)
+		bad += map[page * 512 + i] != pattern_gen(idx, page * 4096 + i * 8, gen);
+	return bad;
+}
+
+/*
+ * Checks file @idx against @gens (one generation per page), through a
+ * mapping of its page cache and, after a writeback and a drop, as read
+ * from the disk; returns the wrong words.
+ */
+static size_t verify_generations(int fd, int idx, const unsigned int *gens)
+{
+	size_t page, bad = 0;
+	uint64_t *map;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED)
+			return FILE_SIZE / 8;
+		for (page = 0; page < FILE_SIZE / 4096; page++)
+			bad += page_mismatches(map, idx, page, gens[page]);
+		munmap(map, FILE_SIZE);
+		if (fsync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+			return FILE_SIZE / 8;
+	}
+	return bad;
+}
+
+/*
+ * Reads a mapping of file @idx until killed; exits with a non-zero status
+ * if a word is no generation of the file (poison, zeros, another page).
+ */
+static void read_generations_forever(int fd, int idx)
+{
+	const uint64_t *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	size_t off;
+
+	if (map == MAP_FAILED)
+		_exit(2);
+	for (;;)
+		for (off = 0; off < FILE_SIZE; off += 8)
+			if (!some_generation(idx, off, map[off / 8]))
+				_exit(1);
+}
+
+#define WRITERS 3
+#define WRITE_ROUNDS 24
+
+/*
+ * Writers in several processes write a file through shared writable
+ * mappings and msync() it, round after round, while a reader process
+ * checks every word it maps and the host discards.  Written back, the
+ * pages are clean and mapped: volatile, since a write to them faults
+ * first (ext4 asks for write notification).  Every word reads back as its
+ * last generation, from the page cache and from the disk, and the
+ * emulated host never finds a volatile page dirty.
+ */
+TEST_F_TIMEOUT(files, shared_writes_and_msync_race_discards, 400)
+{
+	const size_t pages = FILE_SIZE / 4096;
+	long dirty0 = read_vmstat("page_states_volatile_dirty");
+	long volatile0 = read_vmstat("page_states_volatile");
+	long discarded0 = host_discards();
+	int idx = 1, fd = self->fd[idx], w, status, failed = 0;
+	pid_t writers[WRITERS], reader, host = 0;
+	unsigned int *gens;
+	size_t bad;
+
+	gens = mmap(NULL, pages * sizeof(*gens), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gens);
+	reader = fork();
+	ASSERT_LE(0, reader);
+	if (!reader)
+		read_generations_forever(fd, idx);
+	if (!essa()) {
+		host = fork();
+		ASSERT_LE(0, host);
+		if (!host)
+			discard_forever();
+	}
+	for (w = 0; w < WRITERS; w++) {
+		writers[w] = fork();
+		ASSERT_LE(0, writers[w]);
+		if (!writers[w]) {
+			uint64_t *map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE,
+					     MAP_SHARED, fd, 0);
+			unsigned int round;
+			size_t page;
+
+			if (map == MAP_FAILED)
+				_exit(2);
+			for (round = 1; round <= WRITE_ROUNDS; round++) {
+				/* A different third of this writer's pages each round. */
+				for (page = w; page < pages; page += WRITERS) {
+					if ((page / WRITERS + round) % 3)
+						continue;
+					fill_page(map, idx, page, round);
+					gens[page] = round;
+				}
+				if (msync(map, FILE_SIZE, round % 2 ? MS_ASYNC : MS_SYNC))
+					_exit(3);
+				host_wait(1);
+			}
+			_exit(0);
+		}
+	}
+	for (w = 0; w < WRITERS; w++) {
+		ASSERT_EQ(writers[w], waitpid(writers[w], &status, 0));
+		failed += !WIFEXITED(status) || WEXITSTATUS(status);
+	}
+	if (host > 0) {
+		kill(host, SIGKILL);
+		waitpid(host, &status, 0);
+	}
+	kill(reader, SIGKILL);
+	ASSERT_EQ(reader, waitpid(reader, &status, 0));
+	/* Killed while reading, or exited because a word was wrong. */
+	EXPECT_TRUE(WIFSIGNALED(status)) TH_LOG("the reader found a wrong word");
+	bad = verify_generations(fd, idx, gens);
+	TH_LOG("shared writes: %ld made volatile, %ld discards, %ld volatile found dirty",
+	       read_vmstat("page_states_volatile") - volatile0, host_discards() - discarded0,
+	       read_vmstat("page_states_volatile_dirty") - dirty0);
+	TH_LOG("shared writes: %zu wrong words, %d writers failed", bad, failed);
+	EXPECT_EQ(0, failed);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, read_vmstat("page_states_volatile_dirty") - dirty0);
+	/* The written-back pages went volatile, and the host took some. */
+	EXPECT_LT((long)pages, read_vmstat("page_states_volatile") - volatile0);
+	EXPECT_LT(0, host_discards() - discarded0);
+	munmap(gens, pages * sizeof(*gens));
+}
+
+/*
+ * A shared writable mapping is made read-only and writable again while
+ * the host discards: mprotect() leaves a clean page write-protected, so
+ * the write after it still faults and takes the page back.  A second
+ * process does the same to its own mapping of the file and checks every
+ * word.
+ */
+TEST_F_TIMEOUT(files, mprotect_read_only_and_back_races_discards, 300)
+{
+	const size_t pages = FILE_SIZE / 4096;
+	long dirty0 = read_vmstat("page_states_volatile_dirty");
+	long discarded0 = host_discards();
+	int idx = 2, fd = self->fd[idx], round, status;
+	unsigned int *gens;
+	size_t bad = 0, page;
+	uint64_t *map;
+	pid_t other;
+
+	gens = calloc(pages, sizeof(*gens));
+	ASSERT_NE(NULL, gens);
+	other = fork();
+	ASSERT_LE(0, other);
+	if (!other) {
+		size_t off;
+
+		map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED)
+			_exit(2);
+		for (;;) {
+			if (mprotect(map, FILE_SIZE, PROT_READ) ||
+			    mprotect(map, FILE_SIZE, PROT_READ | PROT_WRITE))
+				_exit(3);
+			for (off = 0; off < FILE_SIZE; off += 8)
+				if (!some_generation(idx, off, map[off / 8]))
+					_exit(1);
+		}
+	}
+	map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	for (round = 1; round <= 16; round++) {
+		ASSERT_EQ(0, mprotect(map, FILE_SIZE, PROT_READ));
+		ASSERT_LE(0, pressure(FILE_MIB));
+		for (page = 0; page < pages; page++)
+			bad += page_mismatches(map, idx, page, gens[page]);
+		ASSERT_EQ(0, mprotect(map, FILE_SIZE, PROT_READ | PROT_WRITE));
+		for (page = round % 3; page < pages; page += 3) {
+			fill_page(map, idx, page, round);
+			gens[page] = round;
+		}
+		ASSERT_EQ(0, msync(map, FILE_SIZE, MS_SYNC));
+		ASSERT_LE(0, pressure(FILE_MIB));
+	}
+	kill(other, SIGKILL);
+	ASSERT_EQ(other, waitpid(other, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status)) TH_LOG("the other process found a wrong word");
+	munmap(map, FILE_SIZE);
+	bad += verify_generations(fd, idx, gens);
+	TH_LOG("mprotect: %ld discards, %ld volatile found dirty, %zu wrong words",
+	       host_discards() - discarded0,
+	       read_vmstat("page_states_volatile_dirty") - dirty0, bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, read_vmstat("page_states_volatile_dirty") - dirty0);
+	EXPECT_LT(0, host_discards() - discarded0);
+	free(gens);
+}
+
+/*
  * Truncation, hole punching and removal race with a host that keeps
  * discarding: what is left of a file is its pattern, a hole reads as
  * zeros, and nothing is poisoned.  The emulated host is kept discarding
