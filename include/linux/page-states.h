@@ -249,8 +249,9 @@ static inline bool page_states_take_back(struct folio *folio)
 /*
  * The write fault the caller handles under the page table lock gives
  * @folio a dirty page table entry, and @folio stays in the swap cache.  The
- * caller has taken it back already (page_states_swap_get(), or
- * page_states_take_back() in do_wp_page()).
+ * caller has handed it out (page_states_swap_get()) or taken it back
+ * (page_states_take_back() in do_wp_page()) already: the host has not
+ * dropped it, and, marked dirty, it is not offered again.
  */
 static inline void page_states_pte_dirtied(struct folio *folio)
 {
