@@ -41,8 +41,8 @@ use crate::{
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     bindings,
-    prelude::*,
     mm::folio::{Folio, UnmapMlocked},
+    prelude::*,
     types::ARef,
 };
 
@@ -235,7 +235,10 @@ fn written_unseen(core: Core, swap_cache: bool, pfn: usize) {
     }
     stats::count(Event::VolatileDirty, 1);
     if !VOLATILE_DIRTY_REPORTED.swap(true, Ordering::Relaxed) {
-        pr_warn!("page_states: volatile page at pfn {:#x} was written through a mapping\n", pfn);
+        pr_warn!(
+            "page_states: volatile page at pfn {:#x} was written through a mapping\n",
+            pfn
+        );
     }
 }
 
