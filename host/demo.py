@@ -102,15 +102,17 @@ class Boot:
         elif words[0] == "GPH-PHASE" and len(words) == 2:
             self.phase = words[1]
         elif words[0] == "GPH-HOST-RECLAIM" and self.qmp_path:
-            threading.Thread(target=self.host_reclaim, args=(proc,), daemon=True).start()
+            threading.Thread(target=self.host_reclaim, args=(proc, self.phase),
+                             daemon=True).start()
         elif words[0] == "GPH-RESULT" and len(words) == 3:
             self.results[(self.phase, words[1])] = float(words[2])
 
-    def host_reclaim(self, proc):
+    def host_reclaim(self, proc, phase):
         """The ESSA host's pressure: one QMP request to QEMU's CMMA host to
         drop everything it may (unused pages first, then volatile ones),
         then the guest RAM mapping's RSS every 20 ms until it has fallen by
         90% of the page cache the guest read, or 8 s have passed."""
+        reclaim = self.reclaim.setdefault(phase, {})
         self.qmp = Qmp(self.qmp_path)
         before = guest_ram_kib(proc.pid, MEMORY_MIB)
         goal = 0.9 * self.mib * 1024
@@ -119,10 +121,10 @@ class Boot:
         while time.monotonic() - start < 8:
             now = guest_ram_kib(proc.pid, MEMORY_MIB)
             if now is not None and before - now >= goal:
-                self.reclaim["fell_s"] = time.monotonic() - start
+                reclaim["fell_s"] = time.monotonic() - start
                 break
             time.sleep(0.02)
-        self.reclaim["counters"] = self.qmp.cmma_counters()
+        reclaim["counters"] = self.qmp.cmma_counters()
 
     def sample(self, proc):
         while proc.poll() is None:
@@ -262,8 +264,8 @@ def hotpath(args):
 
 def essa_report(essa, emulated, mib):
     """The ESSA host's reclaim against the emulated host's."""
-    c = essa.reclaim["counters"]
-    fell = essa.reclaim.get("fell_s")
+    c = essa.reclaim["pressure"]["counters"]
+    fell = essa.reclaim["pressure"].get("fell_s")
     page_mib = 4096 / 2**20
     print()
     print(f"The ESSA host: one QMP request (reclaim-mib {MEMORY_MIB}: everything QEMU"
@@ -336,7 +338,8 @@ def main():
               f" {b.result('reread', 'read_ms') / 1000:6.1f} s")
     for b in boots:
         if b.cmm:
-            c = b.reclaim.get("counters") or sys.exit("error: the ESSA host's reclaim did not run")
+            c = (b.reclaim.get("pressure", {}).get("counters")
+                 or sys.exit("error: the ESSA host's reclaim did not run"))
             discarded = f"{c['dropped-volatile']} volatile pages dropped by QEMU"
         else:
             discarded = f"{b.result('pressure', 'discarded_pages'):.0f} pages discarded"
@@ -376,13 +379,20 @@ def main():
         print(f"    {b.label}: {b.returned_mib(2) / args.mib:.1%} (guest RAM mapping),"
               f" {b.returned_mib() / args.mib:.1%} (QEMU's whole RSS)")
     swap_mib = 48
-    for b in (fpr, gph):
+    for b in boots:
         if b.result("swap", "swap_mismatches"):
             sys.exit(f"error: the {b.label} boot read its swapped memory back wrong")
     print(f"P1  swap: share of a {swap_mib} MiB working set, swapped out and read back into"
           f" the swap cache, returned to the host (guest RAM mapping): GPH "
           f"{gph.returned_mib(2, 'swap') / swap_mib:.1%} vs free page reporting "
           f"{fpr.returned_mib(2, 'swap') / swap_mib:.1%}")
+    for b in boots[2:]:
+        # QEMU drops everything it may, unused pages included: what it took
+        # of the working set shows as the pages the guest read from swap again.
+        taken = b.result("swap", "swap_refaulted_pages") * 4096 / 2**20
+        print(f"    {b.label}: QEMU dropped {taken / swap_mib:.1%} of the working set (pages"
+              f" the guest then read from swap again); the guest RAM mapping fell"
+              f" {b.returned_mib(2, 'swap'):.0f} MiB, unused pages included")
     print("P2  hot-path time with hinting on / off (page_states=volatile / off;"
           " guest clock counts instructions; goal <= 1.03):")
     for key, name in HOTPATH:
@@ -400,6 +410,11 @@ def main():
           f" of the clean swap cache ({gph.result('swapcoverage', 'swap_taken_pages'):.0f} of"
           f" {gph.result('swapcoverage', 'swap_cache_pages'):.0f} pages, half mapped by read faults;"
           f" goal >= 90%)")
+    for b in boots[2:]:
+        print(f"    {b.label}: QEMU took {b.result('swapcoverage', 'swap_coverage'):.1%}"
+              f" ({b.result('swapcoverage', 'swap_taken_pages'):.0f} of"
+              f" {b.result('swapcoverage', 'swap_cache_pages'):.0f} pages, counted as the guest"
+              f" read them from swap again)")
 
 
 if __name__ == "__main__":

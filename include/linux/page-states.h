@@ -55,6 +55,8 @@ struct page_states_table {
 extern struct page_states_table page_states_table;
 
 #define PAGE_STATES_STABLE	0
+/* Set in the byte of every page whose contents the core knows are gone. */
+#define PAGE_STATES_CONTENT_ZERO	0x08
 
 /* The core publishes its table; the inline hooks read it from then on. */
 void page_states_publish_table(u8 *bytes, unsigned long pfns, u8 take_mask);
@@ -115,6 +117,7 @@ void __page_states_get_batch(struct folio_batch *fbatch, unsigned int first,
 bool __page_states_make_stable(struct folio *folio);
 bool __page_states_take_back(struct folio *folio);
 bool __page_states_swap_get(struct folio *folio);
+bool __page_states_swap_peek(struct folio *folio);
 void __page_states_pte_dirtied(struct folio *folio);
 bool __page_states_write_pte(struct vm_fault *vmf, pte_t pte);
 bool __page_states_migrate(struct folio *folio);
@@ -232,6 +235,26 @@ static inline bool page_states_swap_get(struct folio *folio)
 }
 
 /*
+ * page_states_swap_get() for a read fault, which maps @folio and reads
+ * nothing of it: the folio stays as the host has it.  If the host drops it
+ * later, the next access through the mapping takes a discard fault; a
+ * write through the clean entry faults first (on s390, the only machine
+ * with a hypervisor that drops pages, every write to a clean entry
+ * faults), and the write hooks take the folio back.  The kernel paths that
+ * read a mapped folio take it back themselves (GUP, copy-on-write, KSM's
+ * copy at swap-in).  False: the core already knew that the host had
+ * discarded it, so it went through discard, and the reference is gone;
+ * look up again.  Sleeps.
+ */
+static inline bool page_states_swap_peek(struct folio *folio)
+{
+	if (static_branch_unlikely(&page_states_volatile_key) &&
+	    (page_states_byte(folio) & PAGE_STATES_CONTENT_ZERO))
+		return __page_states_swap_peek(folio);
+	return true;
+}
+
+/*
  * @folio, which the caller holds (locked, or under a page table lock), is
  * about to leave the swap cache while in use, or to be written: it must
  * be stable at the host from now on, not only until its next offer.
@@ -290,6 +313,18 @@ static inline void page_states_get_batch(struct folio_batch *fbatch,
 			return;
 		}
 	}
+}
+
+/*
+ * Fault-around is about to map @folio, which it holds locked, and reads
+ * nothing of it.  False: the core knows that the host discarded it; leave
+ * it to the fault's own lookup, which discards it.  Any other folio is
+ * mapped as the host has it (see page_states_swap_peek()).
+ */
+static inline bool page_states_may_map(struct folio *folio)
+{
+	return !static_branch_unlikely(&page_states_volatile_key) ||
+	       !(page_states_byte(folio) & PAGE_STATES_CONTENT_ZERO);
 }
 
 /*
@@ -385,6 +420,16 @@ static inline bool page_states_make_stable(struct folio *folio)
 }
 
 static inline bool page_states_swap_get(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_swap_peek(struct folio *folio)
+{
+	return true;
+}
+
+static inline bool page_states_may_map(struct folio *folio)
 {
 	return true;
 }

@@ -442,9 +442,55 @@ pub(crate) unsafe extern "C" fn __page_states_swap_get(folio: *mut bindings::fol
     let Some(core) = Core::volatile() else {
         return true;
     };
+    // SAFETY: the caller holds a reference, which it hands over on `false`.
+    unsafe { swap_hand_out(core, folio, |folio| core.make_stable(folio)) }
+}
+
+/// Hook: [`__page_states_swap_get`] for a read fault, which maps `folio`
+/// and reads nothing of it.  The folio stays as the host has it, with
+/// either backend: only a discard the table already knows of sends it
+/// through discard.  With ESSA, a page the hypervisor drops after this
+/// check raises a discard fault at the next access through the mapping,
+/// and a write through the clean entry faults first (s390 has no dirty
+/// bit in its page table entries), where the write hooks take the folio
+/// back.  So a read fault on a volatile swap-cache page costs no state
+/// change, instead of a take-back and a re-offer.  Sleeps.
+///
+/// # Safety
+///
+/// As for [`__page_states_swap_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn __page_states_swap_peek(folio: *mut bindings::folio) -> bool {
+    let Some(core) = Core::volatile() else {
+        return true;
+    };
+    // SAFETY: as above.
+    unsafe {
+        swap_hand_out(core, folio, |folio| {
+            counted(if core.table.get(folio.pfn()).discarded() {
+                Err(Refused::Discarded)
+            } else {
+                Ok(false)
+            })
+        })
+    }
+}
+
+/// Hands swap-cache folio `folio` out once `check` accepts it; otherwise
+/// sends it through discard and returns `false`.
+///
+/// # Safety
+///
+/// `folio` must be a folio the caller holds a reference to, which is
+/// handed over when the function returns `false`.
+unsafe fn swap_hand_out(
+    core: Core,
+    folio: *mut bindings::folio,
+    check: impl FnOnce(&Folio) -> Result<(), Refused>,
+) -> bool {
     // SAFETY: the caller holds a reference.
     let borrowed = unsafe { Folio::from_raw(folio) };
-    if core.make_stable(borrowed).is_ok() {
+    if check(borrowed).is_ok() {
         return true;
     }
     // SAFETY: the caller hands its reference over.
@@ -592,5 +638,6 @@ const _: [FolioCheck; 2] = [
 ];
 const _: [FolioCheck; 2] = [__page_states_take_back, bindings::__page_states_take_back];
 const _: [FolioCheck; 2] = [__page_states_swap_get, bindings::__page_states_swap_get];
+const _: [FolioCheck; 2] = [__page_states_swap_peek, bindings::__page_states_swap_peek];
 const _: [unsafe extern "C" fn(*mut bindings::folio_batch, c_uint, bool); 2] =
     [__page_states_get_batch, bindings::__page_states_get_batch];

@@ -70,6 +70,8 @@ pub(crate) struct Table(&'static [AtomicU8]);
 // The hooks in <linux/page-states.h> read the table too: they take a
 // stable, unguarded page's byte to be `PAGE_STATES_STABLE`.
 const _: () = assert!(Entry::STABLE.to_bits() == bindings::PAGE_STATES_STABLE as u8);
+// ...and a discarded page's byte to have a bit of `PAGE_STATES_CONTENT_ZERO`.
+const _: () = assert!(Entry::CONTENT_ZERO == bindings::PAGE_STATES_CONTENT_ZERO as u8);
 
 /// The guard of one page's state, from [`Table::try_guard`] or
 /// [`Table::guard`].

@@ -653,6 +653,70 @@ TEST_F_TIMEOUT(swap, written_after_read_faults, 300)
 	munmap(buf, len);
 }
 
+struct reader {
+	const char *buf;
+	size_t len;
+	size_t bad;
+};
+
+static void *read_half(void *arg)
+{
+	struct reader *r = arg;
+
+	r->bad = mismatches(r->buf, r->len, 0);
+	return NULL;
+}
+
+/*
+ * A read fault maps a volatile swap-cache page as the host has it: no
+ * take-back, whichever the backend (with ESSA a take-back and a re-offer
+ * cost two state changes per swap-in).  Pages the host drops while mapped
+ * raise discard faults and are read from swap again.  Two threads on
+ * different CPUs fault the pages in while the host takes pages, and every
+ * word is checked again after the host took the mapped pages.
+ */
+TEST_F_TIMEOUT(swap, read_faults_map_volatile_pages, 300)
+{
+	const size_t len = 16 * MIB, pages = len / PAGE;
+	struct reader readers[2];
+	pthread_t threads[2];
+	long volatile0, stable0, offered, taken_back;
+	size_t bad = 0;
+	unsigned int t;
+	char *buf;
+
+	stay_on_this_cpu();
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_TRUE(fill_and_page_out(buf, len, 0));
+	volatile0 = read_vmstat("page_states_swap_volatile");
+	read_into_swap_cache(buf, len);
+	offered = vmstat_delta("page_states_swap_volatile", volatile0);
+	any_cpu();
+	stable0 = read_vmstat("page_states_stable");
+	for (t = 0; t < 2; t++) {
+		readers[t] = (struct reader){ buf + t * len / 2, len / 2, 0 };
+		ASSERT_EQ(0, pthread_create(&threads[t], NULL, read_half, &readers[t]));
+	}
+	host_take(len / MIB);
+	for (t = 0; t < 2; t++) {
+		pthread_join(threads[t], NULL);
+		bad += readers[t].bad;
+	}
+	taken_back = vmstat_delta("page_states_stable", stable0);
+	host_take(len / MIB);
+	bad += mismatches(buf, len, 0);
+	TH_LOG("%ld of %zu pages offered in the swap cache, %ld taken back by the read faults",
+	       offered, pages, taken_back);
+	TH_LOG("%zu wrong words", bad);
+	EXPECT_EQ(0, bad);
+	/* The faults found volatile pages... */
+	EXPECT_LE((long)pages / 2, offered);
+	/* ...and left them so (the rest of the system takes back a few). */
+	EXPECT_GT((long)pages / 8, taken_back);
+	munmap(buf, len);
+}
+
 /* mlock() swaps memory in for good while the host takes the swap cache. */
 TEST_F_TIMEOUT(swap, mlock_swaps_in_while_the_host_takes, 300)
 {
