@@ -145,8 +145,11 @@ static inline bool page_states_may_offer(struct folio *folio)
 
 	if (page_states_byte(folio) != PAGE_STATES_STABLE)
 		return false;
-	/* PG_swapcache means the swap cache only with PG_swapbacked. */
 	flags = READ_ONCE(folio->flags);
+	/* Never offered while busy or dirty (a write fault's folio_put()). */
+	if (flags & (BIT(PG_locked) | BIT(PG_dirty) | BIT(PG_writeback)))
+		return false;
+	/* PG_swapcache means the swap cache only with PG_swapbacked. */
 	return !(flags & BIT(PG_swapbacked)) ||
 	       (IS_ENABLED(CONFIG_SWAP) && (flags & BIT(PG_swapcache)));
 }

@@ -178,6 +178,7 @@ impl Backend {
     /// call it volatile.  Returns whether the page went from volatile to
     /// stable; `Err(Discarded)` when the host dropped it.  Spins on the
     /// page's guard at most.
+    #[inline]
     pub(crate) fn take_back(self, table: &Table, pfn: usize) -> Result<bool, Refused> {
         match self {
             Backend::Emulated => match table.update(pfn, Op::MakeStable) {
@@ -246,6 +247,7 @@ impl Backend {
 /// entirely before that task, whose checks then see the caller's
 /// reference and leave the page stable.  A page the table already knows
 /// to be discarded costs no ESSA.
+#[inline]
 pub(crate) fn make_stable_with<H: Hypervisor>(
     hv: &H,
     table: &Table,
@@ -297,6 +299,7 @@ pub(crate) fn resolve_discard_fault_with<H: Hypervisor>(
 }
 
 /// Issues `ESSA_SET_STABLE_IF_RESIDENT` for `pfn`, whose guard is held.
+#[inline]
 fn stable_if_resident<H: Hypervisor>(hv: &H, _guard: &Guard<'_>, pfn: usize) -> IfResident {
     // SAFETY: `_guard` is the guard of `pfn`; making a page stable never
     // lets the hypervisor drop anything.

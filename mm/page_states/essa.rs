@@ -42,6 +42,7 @@ pub(crate) trait Hypervisor {
 pub(crate) struct Machine;
 
 impl Hypervisor for Machine {
+    #[inline]
     unsafe fn execute(&self, pfn: usize, command: Command) -> usize {
         let paddr = pfn << bindings::PAGE_SHIFT;
         // SAFETY: ESSA only changes the state of the page at `paddr`; the
@@ -74,6 +75,7 @@ impl IfResident {
     /// stable and paged out (preserved, `0b0010`).  Anything else, zero
     /// contents of any usage included, is a page the guest must read
     /// again.
+    #[inline]
     pub(crate) fn from_result(result: usize) -> Self {
         let was_stable = (result >> 2) & 3 == 0;
         match result & 3 {

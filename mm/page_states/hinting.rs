@@ -260,6 +260,7 @@ impl Core {
 
 /// Counts what a backend's take-back did, and hides from the caller that
 /// a page was not volatile at all (nothing to take back).
+#[inline]
 fn counted(taken_back: Result<bool, Refused>) -> Result<(), Refused> {
     match taken_back {
         Ok(was_volatile) => {

@@ -111,16 +111,19 @@ impl Entry {
     }
 
     /// The guest's usage state.
+    #[inline]
     pub(crate) fn usage(self) -> Usage {
         self.usage
     }
 
     /// The host's content state.
+    #[inline]
     pub(crate) fn content(self) -> Content {
         self.content
     }
 
     /// Whether the host dropped a page the guest still holds in its cache.
+    #[inline]
     pub(crate) fn discarded(self) -> bool {
         self.usage == Usage::Volatile && self.content == Content::Zero
     }
@@ -171,6 +174,7 @@ impl Entry {
 
     /// The entry as one byte of the emulated host's table: usage in bits
     /// 0-1, content in bits 2-3.
+    #[inline]
     pub(crate) const fn to_bits(self) -> u8 {
         self.usage as u8 | (self.content as u8) << 2
     }

@@ -40,6 +40,7 @@ pub(crate) enum Event {
 }
 
 impl Event {
+    #[inline]
     fn item(self) -> bindings::vm_event_item {
         match self {
             Event::Volatile => bindings::vm_event_item_PGSTATES_VOLATILE,
@@ -57,6 +58,7 @@ impl Event {
 }
 
 /// Counts `n` events.
+#[inline]
 pub(crate) fn count(event: Event, n: usize) {
     // SAFETY: FFI call; the item is a valid VM event.
     unsafe { bindings::count_vm_events(event.item(), n as _) };

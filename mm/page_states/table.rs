@@ -267,6 +267,7 @@ impl Table {
     /// not made volatile now is offered again when it next goes idle), and
     /// some run in interrupt context, where waiting for a holder on the
     /// same CPU would never end.
+    #[inline]
     pub(crate) fn try_guard(&self, pfn: usize) -> Option<Guard<'_>> {
         let byte = self.byte(pfn)?;
         let old = byte.load(Ordering::Relaxed);
@@ -295,6 +296,7 @@ impl Table {
     ///
     /// Only for task context: the holder may be interrupted on this CPU
     /// (see the module documentation).
+    #[inline]
     pub(crate) fn guard(&self, pfn: usize) -> Option<Guard<'_>> {
         let byte = self.byte(pfn)?;
         loop {
@@ -318,11 +320,13 @@ impl Table {
 
 impl Guard<'_> {
     /// The page's state while the guard is held.
+    #[inline]
     pub(crate) fn entry(&self) -> Entry {
         self.entry
     }
 
     /// Applies `op` and releases the guard.
+    #[inline]
     pub(crate) fn apply(self, op: Op) -> Result<Entry, Refused> {
         let result = self.entry.apply(op);
         let next = *result.as_ref().unwrap_or(&self.entry);
@@ -332,17 +336,20 @@ impl Guard<'_> {
 
     /// Records what the hypervisor reported, whatever the table said: the
     /// page is volatile and its contents are gone.  Releases the guard.
+    #[inline]
     pub(crate) fn record_discarded(self) {
         self.release(Entry::DISCARDED);
     }
 
     /// Records what the hypervisor reported, whatever the table said: the
     /// page is stable, its contents resident.  Releases the guard.
+    #[inline]
     pub(crate) fn record_stable(self) {
         self.release(Entry::STABLE);
     }
 
     /// Stores `next` in the page's byte, which releases the guard.
+    #[inline]
     fn release(self, next: Entry) {
         // Nobody else changes the byte while the guard is held.
         self.byte.store(next.to_bits(), Ordering::Release);
@@ -370,6 +377,7 @@ fn preempt_enable() {
     unsafe { bindings::preempt_enable() };
 }
 
+#[inline]
 fn decode(bits: u8) -> Entry {
     // By the type invariant of `Table`, every byte is a valid entry.
     Entry::from_bits(bits).unwrap_or(Entry::STABLE)

@@ -655,15 +655,16 @@ TEST_F_TIMEOUT(swap, written_after_read_faults, 300)
 
 struct reader {
 	const char *buf;
+	size_t off;
 	size_t len;
 	size_t bad;
 };
 
-static void *read_half(void *arg)
+static void *read_part(void *arg)
 {
 	struct reader *r = arg;
 
-	r->bad = mismatches(r->buf, r->len, 0);
+	r->bad = mismatches_at(r->buf, r->off, r->len, 0);
 	return NULL;
 }
 
@@ -671,16 +672,19 @@ static void *read_half(void *arg)
  * A read fault maps a volatile swap-cache page as the host has it: no
  * take-back, whichever the backend (with ESSA a take-back and a re-offer
  * cost two state changes per swap-in).  Pages the host drops while mapped
- * raise discard faults and are read from swap again.  Two threads on
- * different CPUs fault the pages in while the host takes pages, and every
- * word is checked again after the host took the mapped pages.
+ * raise discard faults and are read from swap again; swap readahead
+ * around such a refault still takes back the neighbours it finds in the
+ * swap cache, so the test allows for some take-backs, not one per page.
+ * Two threads on different CPUs fault the pages in while the host takes
+ * pages, and every word is checked again after the host took the mapped
+ * pages.
  */
 TEST_F_TIMEOUT(swap, read_faults_map_volatile_pages, 300)
 {
 	const size_t len = 16 * MIB, pages = len / PAGE;
 	struct reader readers[2];
 	pthread_t threads[2];
-	long volatile0, stable0, offered, taken_back;
+	long volatile0, stable0, refaulted0, offered, taken_back, refaulted;
 	size_t bad = 0;
 	unsigned int t;
 	char *buf;
@@ -694,9 +698,10 @@ TEST_F_TIMEOUT(swap, read_faults_map_volatile_pages, 300)
 	offered = vmstat_delta("page_states_swap_volatile", volatile0);
 	any_cpu();
 	stable0 = read_vmstat("page_states_stable");
+	refaulted0 = read_vmstat("page_states_swap_refaulted");
 	for (t = 0; t < 2; t++) {
-		readers[t] = (struct reader){ buf + t * len / 2, len / 2, 0 };
-		ASSERT_EQ(0, pthread_create(&threads[t], NULL, read_half, &readers[t]));
+		readers[t] = (struct reader){ buf, t * len / 2, len / 2, 0 };
+		ASSERT_EQ(0, pthread_create(&threads[t], NULL, read_part, &readers[t]));
 	}
 	host_take(len / MIB);
 	for (t = 0; t < 2; t++) {
@@ -704,16 +709,17 @@ TEST_F_TIMEOUT(swap, read_faults_map_volatile_pages, 300)
 		bad += readers[t].bad;
 	}
 	taken_back = vmstat_delta("page_states_stable", stable0);
+	refaulted = vmstat_delta("page_states_swap_refaulted", refaulted0);
 	host_take(len / MIB);
 	bad += mismatches(buf, len, 0);
 	TH_LOG("%ld of %zu pages offered in the swap cache, %ld taken back by the read faults",
 	       offered, pages, taken_back);
-	TH_LOG("%zu wrong words", bad);
+	TH_LOG("%ld read from swap again after a discard; %zu wrong words", refaulted, bad);
 	EXPECT_EQ(0, bad);
 	/* The faults found volatile pages... */
 	EXPECT_LE((long)pages / 2, offered);
-	/* ...and left them so (the rest of the system takes back a few). */
-	EXPECT_GT((long)pages / 8, taken_back);
+	/* ...and left them so, but for readahead's neighbours. */
+	EXPECT_GT((long)pages / 2, taken_back);
 	munmap(buf, len);
 }
 
