@@ -113,7 +113,9 @@ class Boot:
         then the guest RAM mapping's RSS every 20 ms until it has fallen by
         90% of the page cache the guest read, or 8 s have passed."""
         reclaim = self.reclaim.setdefault(phase, {})
-        self.qmp = Qmp(self.qmp_path)
+        # QEMU serves one QMP client at a time: later requests reuse it.
+        if self.qmp is None:
+            self.qmp = Qmp(self.qmp_path)
         before = guest_ram_kib(proc.pid, MEMORY_MIB)
         goal = 0.9 * self.mib * 1024
         start = time.monotonic()
