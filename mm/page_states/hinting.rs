@@ -465,7 +465,7 @@ pub(crate) unsafe extern "C" fn __page_states_swap_peek(folio: *mut bindings::fo
     let Some(core) = Core::volatile() else {
         return true;
     };
-    // SAFETY: as above.
+    // SAFETY: the caller holds a reference, which it hands over on `false`.
     unsafe {
         swap_hand_out(core, folio, |folio| {
             counted(if core.table.get(folio.pfn()).discarded() {
