@@ -210,14 +210,17 @@ def built_kselftests():
     return {f"page_states:{p}" for p in progs}
 
 
-def source_cases(path):
+def source_cases(text):
     """The cases a kselftest_harness.h program declares: TEST(), TEST_F(),
-    and their _TIMEOUT/_SIGNAL forms (fixture variants would multiply them)."""
-    with open(path) as f:
-        text = f.read()
-    if "FIXTURE_VARIANT(" in text:
-        return None
-    return len(re.findall(r"^TEST(?:_F)?(?:_TIMEOUT|_SIGNAL)?\(", text, re.M))
+    and their _TIMEOUT/_SIGNAL forms; a TEST_F() runs once for each of its
+    fixture's FIXTURE_VARIANT_ADD()s, or once if the fixture has none."""
+    variants = {}
+    for fixture in re.findall(r"^FIXTURE_VARIANT_ADD\(\s*(\w+)\s*,", text, re.M):
+        variants[fixture] = variants.get(fixture, 0) + 1
+    cases = 0
+    for kind, first in re.findall(r"^TEST(_F)?(?:_TIMEOUT|_SIGNAL)?\(\s*(\w+)", text, re.M):
+        cases += variants.get(first, 1) if kind else 1
+    return cases
 
 
 def rust_sources():
@@ -250,9 +253,25 @@ class DeclaredListTest(unittest.TestCase):
             collection, test = suite.split(":")
             src = os.path.join(ROOT, "tools/testing/selftests", collection, test + ".c")
             self.assertTrue(os.path.exists(src), f"{suite}: no {src}")
-            want = source_cases(src)
-            if want is not None:
-                self.assertEqual(cases, want, f"{suite}: {want} cases in {src}")
+            with open(src) as f:
+                want = source_cases(f.read())
+            self.assertEqual(cases, want, f"{suite}: {want} cases in {src}")
+
+    def test_fixture_variants_multiply_their_cases(self):
+        text = """\
+FIXTURE(pool) {};
+FIXTURE_VARIANT(pool) {};
+FIXTURE_VARIANT_ADD(pool, a) {};
+FIXTURE_VARIANT_ADD(pool, b) {};
+FIXTURE_VARIANT_ADD(pool, c) {};
+FIXTURE(plain) {};
+TEST_F(pool, one) {}
+TEST_F_TIMEOUT(pool, two, 600) {}
+TEST_F(plain, three) {}
+TEST(four) {}
+TEST_SIGNAL(five, SIGABRT) {}
+"""
+        self.assertEqual(source_cases(text), 3 + 3 + 1 + 1 + 1)
 
     def test_kunit_counts_are_every_case(self):
         most = self.declared_max()

@@ -197,6 +197,16 @@ void rust_helper_anon_vma_unlock_read(struct anon_vma *anon_vma)
 	anon_vma_unlock_read(anon_vma);
 }
 
+unsigned long rust_helper_page_private(struct page *page)
+{
+	return page_private(page);
+}
+
+void rust_helper_set_page_private(struct page *page, unsigned long private)
+{
+	set_page_private(page, private);
+}
+
 #ifdef CONFIG_MMU_NOTIFIER
 bool rust_helper_mmu_notifier_range_blockable(const struct mmu_notifier_range *range)
 {

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! zpool drivers: allocators of compressed objects for zswap.
+//!
+//! C header: [`include/linux/zpool.h`](srctree/include/linux/zpool.h)
+//!
+//! A driver implements [`ZpoolDriver`] and keeps a pinned [`Registration`]
+//! for as long as zswap may select it by name (`zswap.zpool=`).  Each pool
+//! is a [`ZpoolDriver::Pool`]; zpool holds it from `create` to `destroy`,
+//! and the other operations borrow it.  Objects are named by [`Handle`]s
+//! that zswap stores, so a handle must stay valid until it is freed, even
+//! if the driver moves the object.
+
+use crate::{
+    alloc::Flags,
+    bindings,
+    error::{Error, Result},
+    ffi::{c_char, c_int, c_ulong, c_void},
+    init::{self, PinInit},
+    prelude::*,
+    str::CStr,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// An object's handle: what a driver's `malloc` returns and zswap stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle(usize);
+
+impl Handle {
+    /// A handle with the driver's encoding `raw`.
+    pub const fn from_raw(raw: usize) -> Self {
+        Self(raw)
+    }
+
+    /// The driver's encoding of the handle.
+    pub const fn as_raw(self) -> usize {
+        self.0
+    }
+}
+
+/// How the caller will use a mapping (a hint for drivers that copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapMode {
+    /// The caller reads and writes the object.
+    ReadWrite,
+    /// The caller only reads it.
+    ReadOnly,
+    /// The caller only writes it; its old contents may be lost.
+    WriteOnly,
+}
+
+/// A zpool driver.
+pub trait ZpoolDriver: Sized + 'static {
+    /// A pool, as `create` makes it.
+    type Pool: ForeignOwnable + Send + Sync;
+
+    /// The name zswap selects the driver by.
+    const NAME: &'static CStr;
+
+    /// Whether the caller may sleep while an object is mapped.
+    const SLEEP_MAPPED: bool;
+
+    /// Whether `malloc` takes `__GFP_MOVABLE` and `__GFP_HIGHMEM`: zswap
+    /// adds both when the driver's pages can move.
+    const MOVABLE: bool;
+
+    /// Creates a pool.  `flags` are for the pool's own allocations.
+    fn create(name: &CStr, flags: Flags) -> Result<Self::Pool>;
+
+    /// Allocates room for `size` bytes.  Fails with `EINVAL` for a size the
+    /// driver never stores, `ENOSPC` for one too large (zswap counts it as
+    /// poor compression) and `ENOMEM` when memory is short.
+    fn malloc(
+        pool: <Self::Pool as ForeignOwnable>::Borrowed<'_>,
+        size: usize,
+        flags: Flags,
+    ) -> Result<Handle>;
+
+    /// Frees an object.  Must not sleep: zswap frees under spinlocks.
+    ///
+    /// # Safety
+    ///
+    /// `handle` came from `malloc` on this pool, is not mapped, and is not
+    /// used again.
+    unsafe fn free(pool: <Self::Pool as ForeignOwnable>::Borrowed<'_>, handle: Handle);
+
+    /// Maps an object: its address until `unmap`.
+    ///
+    /// # Safety
+    ///
+    /// `handle` came from `malloc` on this pool and is not freed before the
+    /// matching `unmap`.
+    unsafe fn map(
+        pool: <Self::Pool as ForeignOwnable>::Borrowed<'_>,
+        handle: Handle,
+        mode: MapMode,
+    ) -> NonNull<u8>;
+
+    /// Ends a mapping made by `map`.
+    ///
+    /// # Safety
+    ///
+    /// `handle` is mapped by the caller, who no longer uses the address.
+    unsafe fn unmap(pool: <Self::Pool as ForeignOwnable>::Borrowed<'_>, handle: Handle);
+
+    /// The pages the pool holds.  Called on every store: keep it cheap.
+    fn total_pages(pool: <Self::Pool as ForeignOwnable>::Borrowed<'_>) -> u64;
+}
+
+/// A registered zpool driver; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `inner` is registered with `zpool_register_driver`.
+#[pin_data(PinnedDrop)]
+pub struct Registration<T> {
+    #[pin]
+    inner: Opaque<bindings::zpool_driver>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: registration and unregistration may happen on any task.
+unsafe impl<T> Send for Registration<T> {}
+// SAFETY: `&Registration` offers nothing to race on.
+unsafe impl<T> Sync for Registration<T> {}
+
+impl<T: ZpoolDriver> Registration<T> {
+    /// Registers the driver under [`ZpoolDriver::NAME`].
+    pub fn register(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: the closure fully initialises the `zpool_driver` before
+        // registering it, and registration cannot fail.
+        let inner = unsafe {
+            init::pin_init_from_closure(move |slot: *mut Opaque<bindings::zpool_driver>| {
+                let driver = Opaque::raw_get(slot);
+                driver.write(core::mem::zeroed());
+                (*driver).type_ = T::NAME.as_char_ptr().cast_mut();
+                (*driver).owner = module.as_ptr();
+                (*driver).create = Some(Vtable::<T>::create);
+                (*driver).destroy = Some(Vtable::<T>::destroy);
+                (*driver).malloc_support_movable = T::MOVABLE;
+                (*driver).malloc = Some(Vtable::<T>::malloc);
+                (*driver).free = Some(Vtable::<T>::free);
+                (*driver).sleep_mapped = T::SLEEP_MAPPED;
+                (*driver).map = Some(Vtable::<T>::map);
+                (*driver).unmap = Some(Vtable::<T>::unmap);
+                (*driver).total_pages = Some(Vtable::<T>::total_pages);
+                bindings::zpool_register_driver(driver);
+                Ok::<(), Error>(())
+            })
+        };
+        try_pin_init!(Self {
+            inner <- inner,
+            _t: PhantomData,
+        }? Error)
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: by the type invariant the driver is registered.  Every
+        // pool holds a reference to the driver's module, so no pool is left
+        // when a module's registration is dropped and this cannot fail.
+        let _ = unsafe { bindings::zpool_unregister_driver(self.inner.get()) };
+    }
+}
+
+struct Vtable<T>(PhantomData<T>);
+
+impl<T: ZpoolDriver> Vtable<T> {
+    /// zpool's `gfp_t` as [`Flags`].
+    fn flags(gfp: bindings::gfp_t) -> Flags {
+        Flags::from_raw(gfp)
+    }
+
+    /// Borrows a pool.
+    ///
+    /// # Safety
+    ///
+    /// `pool` came from `create` and `destroy` has not been called on it.
+    unsafe fn pool<'a>(pool: *mut c_void) -> <T::Pool as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: as above: `create` made it with `into_foreign`.
+        unsafe { T::Pool::borrow(pool) }
+    }
+
+    unsafe extern "C" fn create(name: *const c_char, gfp: bindings::gfp_t) -> *mut c_void {
+        // SAFETY: zpool passes a NUL-terminated name that outlives the call.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        match T::create(name, Self::flags(gfp)) {
+            Ok(pool) => pool.into_foreign().cast_mut(),
+            Err(_) => core::ptr::null_mut(),
+        }
+    }
+
+    unsafe extern "C" fn destroy(pool: *mut c_void) {
+        // SAFETY: zpool's last call on a pool from `create`.
+        drop(unsafe { T::Pool::from_foreign(pool) });
+    }
+
+    unsafe extern "C" fn malloc(
+        pool: *mut c_void,
+        size: usize,
+        gfp: bindings::gfp_t,
+        handle: *mut c_ulong,
+    ) -> c_int {
+        // SAFETY: zpool passes a live pool.
+        match T::malloc(unsafe { Self::pool(pool) }, size, Self::flags(gfp)) {
+            Ok(h) => {
+                // SAFETY: zpool passes room for the handle.
+                unsafe { *handle = h.as_raw() as c_ulong };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn free(pool: *mut c_void, handle: c_ulong) {
+        // SAFETY: zpool passes a live pool and a handle zswap got from
+        // `malloc` on it, unmapped and never used again.
+        unsafe { T::free(Self::pool(pool), Handle(handle as usize)) }
+    }
+
+    unsafe extern "C" fn map(
+        pool: *mut c_void,
+        handle: c_ulong,
+        mode: bindings::zpool_mapmode,
+    ) -> *mut c_void {
+        let mode = match mode {
+            bindings::zpool_mapmode_ZPOOL_MM_RO => MapMode::ReadOnly,
+            bindings::zpool_mapmode_ZPOOL_MM_WO => MapMode::WriteOnly,
+            _ => MapMode::ReadWrite,
+        };
+        // SAFETY: zpool passes a live pool and a live handle of it, which
+        // zswap unmaps before it frees it.
+        unsafe { T::map(Self::pool(pool), Handle(handle as usize), mode) }
+            .as_ptr()
+            .cast()
+    }
+
+    unsafe extern "C" fn unmap(pool: *mut c_void, handle: c_ulong) {
+        // SAFETY: zpool passes a live pool and a handle zswap mapped.
+        unsafe { T::unmap(Self::pool(pool), Handle(handle as usize)) }
+    }
+
+    unsafe extern "C" fn total_pages(pool: *mut c_void) -> u64 {
+        // SAFETY: zpool passes a live pool.
+        T::total_pages(unsafe { Self::pool(pool) })
+    }
+}
