@@ -17,6 +17,8 @@
 //! 5. the page table lock (taken inside the C walkers only).
 //!
 //! A lock later in the list is never held while an earlier one is taken.
+//! A movable page's operations ([`movable::MovableOps`]) run with the page
+//! lock held (level 2); the driver's locks nest inside it.
 //! The guards borrow what they lock, so a walk cannot outlive its lock, and
 //! code that needs an `anon_vma` after dropping its lock keeps it alive
 //! through its reference count ([`anon_vma::AnonVma`] is reference counted).

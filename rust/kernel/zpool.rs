@@ -111,6 +111,79 @@ pub trait ZpoolDriver: Sized + 'static {
 
 /// A registered zpool driver; unregistered when dropped.
 ///
+/// # Examples
+///
+/// A driver that stores objects of up to 64 bytes in boxes, used through
+/// zpool's C interface as zswap would:
+///
+/// ```
+/// use core::{ptr::NonNull, sync::atomic::{AtomicU64, Ordering}};
+/// use kernel::{alloc::Flags, bindings, c_str, str::CStr, ThisModule};
+/// use kernel::zpool::{Handle, MapMode, Registration, ZpoolDriver};
+///
+/// struct Boxes;
+///
+/// impl ZpoolDriver for Boxes {
+///     type Pool = KBox<AtomicU64>;
+///     const NAME: &'static CStr = c_str!("rust_doctest_boxes");
+///     const SLEEP_MAPPED: bool = true;
+///     const MOVABLE: bool = false;
+///
+///     fn create(_name: &CStr, flags: Flags) -> Result<KBox<AtomicU64>> {
+///         Ok(KBox::new(AtomicU64::new(0), flags)?)
+///     }
+///
+///     fn malloc(objects: &AtomicU64, size: usize, flags: Flags) -> Result<Handle> {
+///         if size > 64 {
+///             return Err(ENOSPC);
+///         }
+///         let object = KBox::new([0u8; 64], flags)?;
+///         objects.fetch_add(1, Ordering::Relaxed);
+///         Ok(Handle::from_raw(KBox::into_raw(object) as usize))
+///     }
+///
+///     unsafe fn free(objects: &AtomicU64, handle: Handle) {
+///         objects.fetch_sub(1, Ordering::Relaxed);
+///         // SAFETY: `malloc` made the handle from a box, freed once.
+///         drop(unsafe { KBox::from_raw(handle.as_raw() as *mut [u8; 64]) });
+///     }
+///
+///     unsafe fn map(_: &AtomicU64, handle: Handle, _mode: MapMode) -> NonNull<u8> {
+///         // SAFETY: a live handle is a box's address.
+///         unsafe { NonNull::new_unchecked(handle.as_raw() as *mut u8) }
+///     }
+///
+///     unsafe fn unmap(_: &AtomicU64, _handle: Handle) {}
+///
+///     fn total_pages(objects: &AtomicU64) -> u64 {
+///         objects.load(Ordering::Relaxed).div_ceil(64)
+///     }
+/// }
+///
+/// // SAFETY: built-in code has no module.
+/// static MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+/// let driver = KBox::pin_init(Registration::<Boxes>::register(&MODULE), GFP_KERNEL)?;
+///
+/// let name = c_str!("rust_doctest_boxes").as_char_ptr();
+/// // SAFETY: FFI calls with a live pool and handles it returned.
+/// unsafe {
+///     let pool = bindings::zpool_create_pool(name, name, bindings::GFP_KERNEL);
+///     assert!(!pool.is_null());
+///     let mut handle = 0;
+///     let too_big = bindings::zpool_malloc(pool, 65, bindings::GFP_KERNEL, &mut handle);
+///     assert_eq!(too_big, ENOSPC.to_errno());
+///     assert_eq!(bindings::zpool_malloc(pool, 64, bindings::GFP_KERNEL, &mut handle), 0);
+///     let object = bindings::zpool_map_handle(pool, handle, bindings::zpool_mapmode_ZPOOL_MM_WO);
+///     object.cast::<u8>().write(7);
+///     bindings::zpool_unmap_handle(pool, handle);
+///     assert_eq!(bindings::zpool_get_total_pages(pool), 1);
+///     bindings::zpool_free(pool, handle);
+///     bindings::zpool_destroy_pool(pool);
+/// }
+/// drop(driver);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `inner` is registered with `zpool_register_driver`.

@@ -58,6 +58,61 @@ pub trait MovableOps: Sized + 'static {
 
 /// One page of a driver that the migration core may move.
 ///
+/// # Examples
+///
+/// A driver that keeps its page in a slot, which the page's owner
+/// reference points to: the page moves, and the slot follows.
+///
+/// ```
+/// use kernel::mm::{
+///     folio::Folio,
+///     movable::{MigrationTarget, Migrated, MovableOps, MovablePage},
+/// };
+/// use kernel::sync::{new_spinlock, Arc, ArcBorrow, SpinLock};
+/// use kernel::types::ARef;
+///
+/// struct Slot;
+///
+/// impl MovableOps for Slot {
+///     type Owner = Arc<SpinLock<Option<MovablePage<Slot>>>>;
+///
+///     fn isolate(slot: ArcBorrow<'_, SpinLock<Option<MovablePage<Slot>>>>) -> bool {
+///         slot.lock().is_some()
+///     }
+///
+///     fn migrate<'a>(
+///         slot: ArcBorrow<'_, SpinLock<Option<MovablePage<Slot>>>>,
+///         target: MigrationTarget<'a, Self>,
+///     ) -> Result<Migrated<'a>> {
+///         slot.lock().as_mut().ok_or(EAGAIN)?.move_to(target)
+///     }
+///
+///     fn putback(_slot: ArcBorrow<'_, SpinLock<Option<MovablePage<Slot>>>>) {}
+/// }
+///
+/// let slot = Arc::pin_init(new_spinlock!(None), GFP_KERNEL)?;
+/// let page = MovablePage::<Slot>::alloc(GFP_KERNEL, slot.clone())?;
+/// // SAFETY: the page is ours and nobody else writes it.
+/// unsafe { page.addr().as_ptr().write(0x5a) };
+/// let pfn = page.folio().pfn();
+/// let folio: ARef<Folio> = page.folio().into();
+///
+/// // Not in the slot yet: the page is not isolated.
+/// *slot.lock() = None;
+/// assert_eq!(Folio::migrate(page.folio().into()), Err(EBUSY));
+///
+/// *slot.lock() = Some(page);
+/// Folio::migrate(folio)?;
+/// let page = slot.lock().take().ok_or(EINVAL)?;
+/// assert_ne!(page.folio().pfn(), pfn);
+/// // SAFETY: as above.
+/// assert_eq!(unsafe { page.addr().as_ptr().read() }, 0x5a);
+///
+/// let owner = page.try_release().ok().ok_or(EBUSY)?;
+/// assert!(Arc::ptr_eq(&owner, &slot));
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// - `page` is an order-0 page that is neither on an LRU list nor a slab
