@@ -68,11 +68,11 @@ boot() { # boot MODE TIMEOUT [RUNNER ARGS]: the check kernel in MODE
 	total_failed=$((total_failed + failed))
 	total_skipped=$((total_skipped + skipped))
 }
-# Timeouts, seconds: off and unused take about a minute and a half under
-# TCG, volatile and essa about 20 minutes, most of it the swap-cache tests,
-# which push hundreds of MiB through swap.
-boot off 600 --append page_poison=1
-boot unused 600 --append page_poison=1
+# Timeouts, seconds: off and unused take about five minutes under TCG
+# (three of them zswap_compaction), volatile and essa about 20 minutes,
+# most of it the swap-cache tests, which push hundreds of MiB through swap.
+boot off 900 --append page_poison=1
+boot unused 900 --append page_poison=1
 boot volatile 2700 --append page_poison=1
 # No page poisoning: the CMMA host drops unused pages, as z/VM does, so a
 # free page's poison is gone when it is allocated again.  init_on_free=1

@@ -34,8 +34,7 @@ pub(crate) enum Bud {
 /// The chunks an object of `size` bytes takes, if it fits in a page beside
 /// a buddy; `size` must not be 0.
 pub(crate) fn chunks_for(size: usize) -> Option<usize> {
-    let chunks = size.div_ceil(CHUNK_SIZE);
-    (chunks <= MAX_CHUNKS).then_some(chunks)
+    (size <= MAX_SIZE).then(|| size.div_ceil(CHUNK_SIZE))
 }
 
 /// Where an object of `chunks` chunks starts in its page.

@@ -136,7 +136,10 @@ fn buddies_share_a_page(test: &mut Test) {
         "B, C and D kept",
     );
     let f = alloc(&pool, 64).expect("F");
-    test.expect(pool.total_pages() == 3, "F finds no room beside two buddies");
+    test.expect(
+        pool.total_pages() == 3,
+        "F finds no room beside two buddies",
+    );
     free(&pool, f);
     for h in [b, c, d, e] {
         free(&pool, h);
@@ -207,10 +210,16 @@ fn mapped_object_blocks_migration(test: &mut Test) {
     );
     test.expect(folio_of(&pool, h).pfn() == pfn, "and stays");
     // SAFETY: the mapping is ours; the page did not move.
-    test.expect(unsafe { addr.as_ptr().read() } == pattern(7, 0), "mapping valid");
+    test.expect(
+        unsafe { addr.as_ptr().read() } == pattern(7, 0),
+        "mapping valid",
+    );
     // SAFETY: mapped above.
     unsafe { pool.unmap(h) };
-    test.expect(Folio::migrate(folio_of(&pool, h)).is_ok(), "unmapped, it moves");
+    test.expect(
+        Folio::migrate(folio_of(&pool, h)).is_ok(),
+        "unmapped, it moves",
+    );
     test.expect(folio_of(&pool, h).pfn() != pfn, "to a new page");
     test.expect(check(&pool, h, 7, 3000) == 0, "with its contents");
     free(&pool, h);

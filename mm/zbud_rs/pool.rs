@@ -49,17 +49,15 @@ use kernel::{
     alloc::{flags, Flags},
     error::code::{EAGAIN, EINVAL, ENOSPC},
     list::{impl_has_list_links, impl_list_arc_safe, impl_list_item, List, ListArc, ListLinks},
-    mm::{
-        folio::Folio,
-        movable::{MigrationTarget, Migrated, MovableOps, MovablePage},
-    },
+    mm::movable::{Migrated, MigrationTarget, MovableOps, MovablePage},
     new_spinlock, new_work,
     prelude::*,
     sync::{Arc, ArcBorrow, LockedBy, SpinLock},
-    types::ARef,
     workqueue::{self, impl_has_work, Work, WorkItem},
     zpool::Handle,
 };
+#[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
+use kernel::{mm::folio::Folio, types::ARef};
 
 /// Which list a descriptor is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,7 +367,11 @@ impl ZbudPool {
         let (zpage, _) = unsafe { ZPage::from_handle(handle) };
         let mut guard = self.lists.lock();
         let b = zpage.buddies.access_mut(&mut guard);
-        b.page.as_ref().expect("a live handle has a page").folio().into()
+        b.page
+            .as_ref()
+            .expect("a live handle has a page")
+            .folio()
+            .into()
     }
 
     /// The folios of the pool's pages now, each with a reference: for

@@ -37,6 +37,7 @@ impl Counter {
     }
 
     /// The count now.
+    #[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

@@ -56,8 +56,8 @@ pub mod interval_notifier;
 #[cfg(CONFIG_MIGRATION)]
 pub mod migrate;
 pub mod mm_struct;
-#[cfg(all(CONFIG_COMPACTION, not(CONFIG_HIGHMEM)))]
-pub mod movable;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod mmu_notifier;
+#[cfg(all(CONFIG_COMPACTION, not(CONFIG_HIGHMEM)))]
+pub mod movable;
 pub mod rmap;

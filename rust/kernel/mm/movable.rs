@@ -341,7 +341,10 @@ impl<T: MovableOps> Vtable<T> {
         unsafe { T::Owner::borrow(bindings::page_private(page) as *const c_void) }
     }
 
-    unsafe extern "C" fn isolate_page(page: *mut bindings::page, _mode: bindings::isolate_mode_t) -> bool {
+    unsafe extern "C" fn isolate_page(
+        page: *mut bindings::page,
+        _mode: bindings::isolate_mode_t,
+    ) -> bool {
         // SAFETY: `isolate_movable_page` calls this with the page locked and
         // movable with our operations.
         T::isolate(unsafe { Self::owner(page) })
