@@ -15,7 +15,8 @@ depend on what else the host is doing.
                  prints RSS before and after pressure and the re-read
                  time, and plots RSS over time (SVG)
   demo.py bench  the same boots, with page_states=off for the first, plus
-                 the hot-path timings; prints P1, P2 and P3 as ratios of
+                 the hot-path timings, and in the first boot zswap on each
+                 zpool allocator; prints P1, P2, P3 and P4 as ratios of
                  figures from this one run
   demo.py hotpath  P2 alone, in seconds: the hot-path timings with
                  page_states=off, unused and volatile, as ratios to off
@@ -264,6 +265,72 @@ def hotpath(args):
             print(f"{name:24} " + " ".join(c.rjust(24) for c in cells))
 
 
+ZPOOLS = ["zbud_rs", "zbud", "zsmalloc"]
+# How P4's fragmentation scenario freed its ballast before compaction, as
+# the zswap_compaction kselftest does it, and the other way it measures.
+ZPOOL_VARIANT, ZPOOL_OTHER = "thin", "whole"
+ZPOOL_VARIANTS = {
+    "thin": "but for one page in each 4 MiB block",
+    "whole": "whole",
+}
+
+
+def zpool_report(boot):
+    """P4: zswap on each zpool allocator, in the boot that ran zpool-bench
+    (gph_workload zpool-bench)."""
+    def r(key):
+        return boot.result("zpool", key)
+
+    def blocks(a, v, order):
+        """Free blocks of an order after compaction, and what compaction
+        changed (the figures before it differ from run to run)."""
+        after = r(f"{a}_{v}_order{order}")
+        return f"{after:.0f} ({after - r(f'{a}_{v}_order{order}_before'):+.0f})"
+
+    for a in ZPOOLS:
+        for key in [f"{a}_mismatches"] + [f"{a}_{v}_mismatches" for v in ZPOOL_VARIANTS]:
+            if r(key):
+                sys.exit(f"error: zswap on {a} read {r(key):.0f} pages back wrong ({key})")
+    v = ZPOOL_VARIANT
+    print("P4  zswap allocators (one boot): store MiB/s, load MiB/s, bytes per stored page,"
+          " high-order blocks after compaction")
+    print(f"      {'':10} {'store MiB/s':>11} {'load MiB/s':>11} {'B/page':>7}"
+          f" {'migrated':>9} {'order-4':>13} {'order-8':>11} {'order-10':>10}")
+    for a in ZPOOLS:
+        print(f"      {a:10} {r(a + '_store_mibs'):11.1f} {r(a + '_load_mibs'):11.1f}"
+              f" {r(a + '_bytes_per_page'):7.0f} {r(f'{a}_{v}_pgmigrate'):9.0f}"
+              f" {blocks(a, v, 4):>13} {blocks(a, v, 8):>11} {blocks(a, v, 10):>10}")
+    ratios = []
+    for what in ("store", "load"):
+        ours = r(f"zbud_rs_{what}_mibs")
+        ratios.append(f"{what}: " + ", ".join(
+            f"zbud_rs/{a} {ours / r(f'{a}_{what}_mibs'):.3f}" for a in ZPOOLS[1:]))
+    print("      " + "; ".join(ratios))
+    print(f"      (64 MiB of pages that compress to about 1.6 KiB; then every other page"
+          f" freed, a ballast of {r(f'zbud_rs_{v}_ballast_mib'):.0f} MiB above the pool"
+          f" freed {ZPOOL_VARIANTS[v]}, compact_memory: 'migrated' is pgmigrate_success,"
+          f" blocks of order 4 or more counted in order-4 blocks, and so on, in brackets"
+          f" what compaction changed)")
+
+    def share(v):
+        pages, migrated = r(f"zbud_rs_{v}_pool_pages"), r(f"zbud_rs_{v}_migrated")
+        tried = r(f"zbud_rs_{v}_isolated") + r(f"zbud_rs_{v}_refused")
+        return (f"{migrated / tried:.1%}" if tried else "n/a (none tried)",
+                f"{migrated / pages:.1%}" if pages else "n/a (no pages)")
+
+    tried, pool = share(v)
+    print(f"P4  pool pages compaction migrated: zbud_rs {tried} of the pages it tried"
+          f" (goal >= 95%), {pool} of the pool; C zbud 0 (not movable)")
+    print(f"P4  high-order blocks after a zswap fill and compaction: order-8 zbud_rs"
+          f" {blocks('zbud_rs', v, 8)} vs zsmalloc {blocks('zsmalloc', v, 8)}"
+          f" (goal: ours >= zsmalloc's)")
+    o = ZPOOL_OTHER
+    tried, pool = share(o)
+    print(f"    with the ballast freed {ZPOOL_VARIANTS[o]}: zbud_rs migrated {pool} of the"
+          f" pool ({tried} of the pages it tried); order-8 after compaction " + ", ".join(
+              f"{a} {blocks(a, o, 8)}" for a in ZPOOLS))
+
+
 def essa_report(essa, emulated, mib):
     """The ESSA host's reclaim against the emulated host's."""
     c = essa.reclaim["pressure"]["counters"]
@@ -417,6 +484,7 @@ def main():
               f" ({b.result('swapcoverage', 'swap_taken_pages'):.0f} of"
               f" {b.result('swapcoverage', 'swap_cache_pages'):.0f} pages, counted as the guest"
               f" read them from swap again)")
+    zpool_report(fpr)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@
  *                                the guest CPU time that writing TEXT to
  *                                FILE costs in the SECS seconds from the
  *                                write, beyond an idle SECS before it
+ *   gph_workload zpool-bench     zswap on each zpool allocator: store and
+ *                                load throughput, memory per stored page,
+ *                                and what compaction makes of the pool
+ *                                (P4)
  *
  * Each prints "GPH-RESULT key value" lines for the host to collect.
  */
@@ -44,6 +48,11 @@
 #include <unistd.h>
 
 #include "page_states_util.h"
+#include "zswap_pattern.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -54,6 +63,11 @@
 #define HOT_MIB 16
 #define HOT_REPS 7
 #define SWAP_MIB 32
+#define ZPOOL_MIB 64
+
+#define ZSWAP_PARAM "/sys/module/zswap/parameters/"
+#define ZSWAP_DEBUG "/sys/kernel/debug/zswap/"
+#define ZBUD_RS_DEBUG "/sys/kernel/debug/zbud_rs/"
 
 static uint64_t pattern(int idx, size_t off)
 {
@@ -583,6 +597,281 @@ static int cpu_cost(int secs, const char *file, const char *text)
 	return 0;
 }
 
+/* Reads the file at @path into @buf, without its newline; 0 or -1. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* Writes @value to the file at @path; 0 or -1. */
+static int write_line(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+/* The decimal number the file at @path holds, or dies. */
+static unsigned long long read_count(const char *path)
+{
+	char buf[32], *end;
+	unsigned long long n;
+
+	if (read_line(path, buf, sizeof(buf)))
+		die(path);
+	n = strtoull(buf, &end, 10);
+	if (end == buf || *end) {
+		fprintf(stderr, "gph_workload: %s holds '%s'\n", path, buf);
+		exit(1);
+	}
+	return n;
+}
+
+/* Pushes the @pages pages at @p to swap; returns the ms MADV_PAGEOUT took. */
+static double timed_page_out_ms(char *p, size_t pages)
+{
+	double ms = 0, start;
+	int tries;
+
+	for (tries = 0; tries < 20; tries++) {
+		start = now_ms();
+		if (madvise(p, pages << 12, MADV_PAGEOUT))
+			die("MADV_PAGEOUT (is swap on?)");
+		ms += now_ms() - start;
+		if (all_swapped(p, pages))
+			return ms;
+	}
+	die("MADV_PAGEOUT left pages in memory");
+	return ms;
+}
+
+/* Maps @pages pages of anonymous memory and writes zswap's pattern in. */
+static char *zswap_area(size_t pages)
+{
+	char *p = mmap(NULL, pages << 12, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	madvise(p, pages << 12, MADV_NOHUGEPAGE);
+	for (i = 0; i < pages; i++)
+		zswap_fill_page(p + (i << 12), i, 0);
+	return p;
+}
+
+/* The wrong pages of the area at @p, every other one freed if @holes. */
+static size_t zswap_check_area(const char *p, size_t pages, bool holes)
+{
+	size_t i, bad = 0;
+	uint64_t want;
+
+	for (i = 0; i < pages; i++)
+		bad += zswap_check_page(p + (i << 12), i, holes && i % 2 ? -1 : 0,
+					&want) != ZSWAP_WORDS;
+	return bad;
+}
+
+/* Makes @zpool zswap's allocator and turns zswap on, or dies. */
+static void zpool_use(const char *zpool)
+{
+	char now[64] = "";
+
+	if (write_line(ZSWAP_PARAM "zpool", zpool) ||
+	    write_line(ZSWAP_PARAM "enabled", "Y") ||
+	    read_line(ZSWAP_PARAM "zpool", now, sizeof(now)) || strcmp(now, zpool)) {
+		fprintf(stderr, "gph_workload: zswap does not take %s (has '%s')\n",
+			zpool, now);
+		exit(1);
+	}
+}
+
+/*
+ * Store and load throughput of zswap on @zpool: ZPOOL_MIB MiB of pages
+ * that compress to about 1.6 KiB (zswap_pattern.h) pushed out with
+ * MADV_PAGEOUT, then faulted back in (zswap loads them, swap readahead
+ * included) and checked; and the pool's bytes per stored page.  Returns
+ * the wrong pages.
+ */
+static size_t zpool_throughput(const char *zpool)
+{
+	size_t pages = (size_t)ZPOOL_MIB << 8, i, bad;
+	unsigned long long pool0, stored0, pool, stored;
+	double out_ms, in_ms, start;
+	char *p = zswap_area(pages), sum = 0;
+
+	pool0 = read_count(ZSWAP_DEBUG "pool_total_size");
+	stored0 = read_count(ZSWAP_DEBUG "stored_pages");
+	out_ms = timed_page_out_ms(p, pages);
+	pool = read_count(ZSWAP_DEBUG "pool_total_size") - pool0;
+	stored = read_count(ZSWAP_DEBUG "stored_pages") - stored0;
+	start = now_ms();
+	for (i = 0; i < pages; i++) {
+		sum += p[i << 12];
+		asm volatile("" : "+r" (sum));
+	}
+	in_ms = now_ms() - start;
+	bad = zswap_check_area(p, pages, false);
+	printf("GPH-RESULT %s_store_mibs %.1f\n", zpool, ZPOOL_MIB * 1e3 / out_ms);
+	printf("GPH-RESULT %s_load_mibs %.1f\n", zpool, ZPOOL_MIB * 1e3 / in_ms);
+	printf("GPH-RESULT %s_stored_pages %llu\n", zpool, stored);
+	printf("GPH-RESULT %s_bytes_per_page %.0f\n", zpool,
+	       stored ? (double)pool / stored : 0);
+	printf("GPH-RESULT %s_mismatches %zu\n", zpool, bad);
+	munmap(p, pages << 12);
+	return bad;
+}
+
+/* zbud_rs's counters in debugfs that the fragmentation scenario reports. */
+static const char * const zbud_rs_counters[] = {
+	"pages", "isolated", "isolate_refused", "migrated",
+};
+
+#define ZBUD_RS_COUNTERS ARRAY_SIZE(zbud_rs_counters)
+
+static void read_zbud_rs(unsigned long long *counts)
+{
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < ZBUD_RS_COUNTERS; i++) {
+		snprintf(path, sizeof(path), ZBUD_RS_DEBUG "%s", zbud_rs_counters[i]);
+		counts[i] = read_count(path);
+	}
+}
+
+/*
+ * The fragmentation scenario of the zswap_compaction kselftest on @zpool:
+ * a ballast above, ZPOOL_MIB MiB below pushed to zswap, every other page
+ * freed, the ballast freed (whole, or all but a page in each 4 MiB block
+ * if @thin; zswap_pattern.h), memory compacted, every page checked.
+ * Reports, as @zpool_@variant_KEY: pages migrated and compaction's
+ * isolations, the free blocks of order 4, 8 and 10 before and after
+ * compaction, where the ballast and the area sat (mean physical MiB), and
+ * zbud_rs's counters.  Returns the wrong pages.
+ */
+static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
+{
+	size_t pages = (size_t)ZPOOL_MIB << 8, len = pages << 12, ballast_len, kept = 0;
+	unsigned long long zr0[ZBUD_RS_COUNTERS], zr[ZBUD_RS_COUNTERS], stored;
+	bool zbud_rs = !strcmp(zpool, "zbud_rs");
+	long migrated, isolated, area_mib, ballast_mib;
+	struct zswap_high_order h0, h1;
+	char *ballast, *p;
+	size_t i, bad;
+
+	ballast = zswap_ballast_map(len, &ballast_len);
+	if (ballast == MAP_FAILED)
+		die("ballast");
+	p = zswap_area(pages);
+	area_mib = zswap_phys_mib(p, len);
+	ballast_mib = ballast ? zswap_phys_mib(ballast, ballast_len) : -1;
+	stored = read_count(ZSWAP_DEBUG "stored_pages");
+	page_out(p, pages);
+	stored = read_count(ZSWAP_DEBUG "stored_pages") - stored;
+	for (i = 1; i < pages; i += 2)
+		if (madvise(p + (i << 12), 4096, MADV_DONTNEED))
+			die("MADV_DONTNEED");
+	if (ballast && thin) {
+		kept = zswap_ballast_thin(ballast, ballast_len);
+	} else if (ballast) {
+		munmap(ballast, ballast_len);
+		ballast = NULL;
+	}
+	if (zswap_high_order(&h0))
+		die("/proc/buddyinfo");
+	if (zbud_rs)
+		read_zbud_rs(zr0);
+	migrated = read_vmstat("pgmigrate_success");
+	isolated = read_vmstat("compact_isolated");
+	if (write_line("/proc/sys/vm/compact_memory", "1"))
+		die("compact_memory");
+	migrated = read_vmstat("pgmigrate_success") - migrated;
+	isolated = read_vmstat("compact_isolated") - isolated;
+	if (zbud_rs)
+		read_zbud_rs(zr);
+	if (zswap_high_order(&h1))
+		die("/proc/buddyinfo");
+	bad = zswap_check_area(p, pages, true);
+
+#define FRAG_RESULT(key, fmt, value) \
+	printf("GPH-RESULT %s_%s_" key " " fmt "\n", zpool, variant, value)
+	FRAG_RESULT("ballast_mib", "%zu", ballast_len >> 20);
+	FRAG_RESULT("ballast_kept", "%zu", kept);
+	FRAG_RESULT("ballast_at_mib", "%ld", ballast_mib);
+	FRAG_RESULT("area_at_mib", "%ld", area_mib);
+	FRAG_RESULT("stored_pages", "%llu", stored);
+	FRAG_RESULT("pgmigrate", "%ld", migrated);
+	FRAG_RESULT("compact_isolated", "%ld", isolated);
+	FRAG_RESULT("order4_before", "%llu", h0.order4);
+	FRAG_RESULT("order8_before", "%llu", h0.order8);
+	FRAG_RESULT("order10_before", "%llu", h0.order10);
+	FRAG_RESULT("order4", "%llu", h1.order4);
+	FRAG_RESULT("order8", "%llu", h1.order8);
+	FRAG_RESULT("order10", "%llu", h1.order10);
+	if (zbud_rs) {
+		FRAG_RESULT("pool_pages", "%llu", zr0[0]);
+		FRAG_RESULT("isolated", "%llu", zr[1] - zr0[1]);
+		FRAG_RESULT("refused", "%llu", zr[2] - zr0[2]);
+		FRAG_RESULT("migrated", "%llu", zr[3] - zr0[3]);
+	}
+	FRAG_RESULT("mismatches", "%zu", bad);
+#undef FRAG_RESULT
+	munmap(p, len);
+	if (ballast)
+		munmap(ballast, ballast_len);
+	return bad;
+}
+
+/*
+ * P4: zswap on zbud_rs, zbud and zsmalloc in turn, in one boot: store and
+ * load throughput and bytes per stored page, then the fragmentation
+ * scenario with the ballast freed whole and thinned.  Proactive compaction
+ * is off meanwhile, so that compaction runs when asked, and only then;
+ * zswap's knobs are put back afterwards.  Exits non-zero if a page read
+ * back wrong.
+ */
+static int zpool_bench(void)
+{
+	static const char * const zpools[] = { "zbud_rs", "zbud", "zsmalloc" };
+	char zpool[64], enabled[8];
+	size_t bad = 0, i;
+	int proactiveness;
+
+	if (read_line(ZSWAP_PARAM "zpool", zpool, sizeof(zpool)) ||
+	    read_line(ZSWAP_PARAM "enabled", enabled, sizeof(enabled)))
+		die("zswap (CONFIG_ZSWAP)");
+	proactiveness = zswap_set_proactiveness(0);
+	for (i = 0; i < ARRAY_SIZE(zpools); i++) {
+		zpool_use(zpools[i]);
+		bad += zpool_throughput(zpools[i]);
+		bad += zpool_fragment(zpools[i], "whole", false);
+		bad += zpool_fragment(zpools[i], "thin", true);
+		fflush(stdout);
+	}
+	write_line(ZSWAP_PARAM "zpool", zpool);
+	write_line(ZSWAP_PARAM "enabled", enabled);
+	if (proactiveness >= 0)
+		zswap_set_proactiveness(proactiveness);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "write"))
@@ -599,7 +888,9 @@ int main(int argc, char **argv)
 		return swap_hold(atoi(argv[2]), argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "cpu-cost"))
 		return cpu_cost(atoi(argv[2]), argv[3], argv[4]);
+	if (argc == 2 && !strcmp(argv[1], "zpool-bench"))
+		return zpool_bench();
 	fprintf(stderr,
-		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tswap-coverage | swap-hold MIB FLAG | cpu-cost SECS FILE TEXT\n");
+		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tswap-coverage | swap-hold MIB FLAG | cpu-cost SECS FILE TEXT |\n\t\tzpool-bench\n");
 	return 2;
 }

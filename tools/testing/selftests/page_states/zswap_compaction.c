@@ -3,20 +3,26 @@
  * zswap on each zpool allocator, under compaction.
  *
  * Anonymous memory is filled with pages that compress to about 1.5 KiB
- * (so that two fit in one zbud page), pushed to zswap (MADV_PAGEOUT),
- * and every other page is freed, which leaves holes in most of the
- * allocator's pages.  Then memory is compacted: the pages of an allocator
- * whose pages are movable (zbud_rs, zsmalloc) are migrated, and every
- * page still allocated must read back exactly as it was written, the
- * freed ones as zeros.  A second test faults pages in and pushes them out
- * again from two threads while memory is compacted over and over.
+ * (so that two fit in one zbud page), below a ballast that takes the rest
+ * of free memory (zswap_pattern.h), pushed to zswap (MADV_PAGEOUT), and
+ * every other page is freed, which leaves holes in most of the
+ * allocator's pages.  The ballast is freed, but for one page in each
+ * 4 MiB block, so that compaction has free pages to fill above the pool.
+ * Then memory is compacted: the pages of an allocator whose pages are
+ * movable (zbud_rs, zsmalloc) are migrated, and every page still
+ * allocated must read back exactly as it was written, the freed ones as
+ * zeros.  The test prints the free blocks of order 4, 8 and 10 before
+ * and after compaction.  A second test faults pages in and pushes them
+ * out again from two threads while memory is compacted over and over.
  *
  * Each test runs on zbud_rs (the Rust zbud, whose pages are movable),
  * zbud and zsmalloc, all built in: the fixture selects the allocator with
  * /sys/module/zswap/parameters/zpool, turns zswap on, and puts both knobs
  * back afterwards.  zbud_rs counts its migrations in debugfs
  * (/sys/kernel/debug/zbud_rs/): nearly every page compaction tries must
- * migrate.
+ * migrate, and, below free memory, at least half of the pool.  Proactive
+ * compaction is off during the tests, so that pages move only when a test
+ * compacts.
  *
  * The tests need swap for zswap to sit in front of (the guest of make
  * check swaps to a file on its disk); without it they skip.
@@ -37,10 +43,10 @@
 
 #include "../kselftest_harness.h"
 #include "page_states_util.h"
+#include "zswap_pattern.h"
 
 #define PAGE 4096UL
 #define MIB (1024UL * 1024)
-#define WORDS (PAGE / 8)
 
 /* The area the first test fills, and the steps it pages it out in. */
 #define AREA (64 * MIB)
@@ -52,14 +58,22 @@
 #define RACE_ROUNDS 4
 
 /*
- * The words of a page that do not compress: a header of two words (the
- * page's index and generation, and a checksum of the rest), then random
- * words; the rest of the page is zeros.  1.5 KiB of them compress (lzo)
- * to about 1.55 KiB, and the zeros to a few bytes: two such pages fit in
- * one zbud page of 63 chunks of 64 bytes.
+ * How fill_fragment_compact_verify frees its ballast before compaction:
+ * but for one page in each 4 MiB block (1; see zswap_ballast_thin()), or
+ * whole (0).  Freed whole, it leaves compaction's free scanner only the
+ * holes of the pool itself to fill, and about half of zbud_rs's pages
+ * move (make bench, P4: 54.7% with the ballast freed whole, 100% thinned).
  */
-#define RANDOM_WORDS 192
-#define HEADER_MAGIC 0x7a73770000000000ULL
+#define BALLAST_THIN 1
+
+/*
+ * Whether fill_fragment_compact_verify asserts that compaction migrated
+ * at least POOL_MIGRATED_PERCENT of zbud_rs's pages (it prints the share
+ * either way).  Set from make bench's run of the same scenario (P4), not
+ * yet from a run of this test under make check.
+ */
+#define ASSERT_POOL_MIGRATED 1
+#define POOL_MIGRATED_PERCENT 50
 
 #define ZSWAP_PARAM "/sys/module/zswap/parameters/"
 #define ZSWAP_DEBUG "/sys/kernel/debug/zswap/"
@@ -144,95 +158,6 @@ static void stay_on_cpu(int cpu)
 	sched_setaffinity(0, sizeof(one), &one);
 }
 
-/* The page contents: a per-page seeded xorshift stream. */
-static uint64_t page_seed(size_t index, unsigned int gen)
-{
-	uint64_t z = index * 0x9E3779B97F4A7C15ULL + gen + 1;
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	z ^= z >> 31;
-	return z ? z : 1;
-}
-
-static uint64_t xorshift64(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
-}
-
-/* FNV-1a over words. */
-static uint64_t checksum(const uint64_t *w, size_t n)
-{
-	uint64_t sum = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sum = (sum ^ w[i]) * 0x100000001b3ULL;
-	return sum;
-}
-
-static uint64_t page_header(size_t index, unsigned int gen)
-{
-	return HEADER_MAGIC | (uint64_t)(gen & 0xff) << 32 | (uint32_t)index;
-}
-
-/* Writes generation @gen of page @index (of its area) at @page. */
-static void fill_page(char *page, size_t index, unsigned int gen)
-{
-	uint64_t *w = (uint64_t *)page;
-	uint64_t state = page_seed(index, gen);
-	size_t i;
-
-	w[0] = page_header(index, gen);
-	for (i = 2; i < RANDOM_WORDS; i++)
-		w[i] = xorshift64(&state);
-	w[1] = checksum(w + 2, RANDOM_WORDS - 2);
-	memset(w + RANDOM_WORDS, 0, (WORDS - RANDOM_WORDS) * 8);
-}
-
-/*
- * Checks page @index at @page against generation @gen, or against zeros
- * when @gen is negative.  Returns the first wrong word, and what it should
- * hold in @want, or WORDS if every word is right.
- */
-static size_t check_page(const char *page, size_t index, int gen, uint64_t *want)
-{
-	const uint64_t *w = (const uint64_t *)page;
-	uint64_t state;
-	size_t i;
-
-	if (gen < 0) {
-		*want = 0;
-		for (i = 0; i < WORDS; i++)
-			if (w[i])
-				return i;
-		return WORDS;
-	}
-	*want = page_header(index, gen);
-	if (w[0] != *want)
-		return 0;
-	state = page_seed(index, gen);
-	for (i = 2; i < RANDOM_WORDS; i++) {
-		*want = xorshift64(&state);
-		if (w[i] != *want)
-			return i;
-	}
-	*want = checksum(w + 2, RANDOM_WORDS - 2);
-	if (w[1] != *want)
-		return 1;
-	*want = 0;
-	for (i = RANDOM_WORDS; i < WORDS; i++)
-		if (w[i])
-			return i;
-	return WORDS;
-}
-
 /* The wrong pages found, and the first wrong word. */
 struct verdict {
 	size_t bad;
@@ -243,9 +168,9 @@ struct verdict {
 static void check(const char *page, size_t index, int gen, struct verdict *v)
 {
 	uint64_t want;
-	size_t word = check_page(page, index, gen, &want);
+	size_t word = zswap_check_page(page, index, gen, &want);
 
-	if (word == WORDS)
+	if (word == ZSWAP_WORDS)
 		return;
 	if (!v->bad++) {
 		v->page = index;
@@ -411,6 +336,7 @@ FIXTURE(zswap)
 {
 	char zpool[64];		/* the knobs as they were */
 	char enabled[8];
+	int proactiveness;	/* vm.compaction_proactiveness, or -1 */
 };
 
 FIXTURE_VARIANT(zswap)
@@ -449,6 +375,7 @@ FIXTURE_SETUP(zswap)
 	char now[64] = "";
 	int err;
 
+	self->proactiveness = -1;
 	if (!swap_on())
 		SKIP(return, "needs swap (see /proc/swaps)");
 	if (access(ZSWAP_PARAM "zpool", F_OK))
@@ -476,30 +403,43 @@ FIXTURE_SETUP(zswap)
 FIXTURE_TEARDOWN(zswap)
 {
 	zswap_restore(self->zpool, self->enabled);
+	if (self->proactiveness >= 0)
+		zswap_set_proactiveness(self->proactiveness);
 }
 
 /*
- * Fills AREA with pages that compress to about 1.5 KiB, pushes them to
- * zswap, frees every other one, compacts memory and checks every page.
+ * Fills AREA with pages that compress to about 1.5 KiB below a ballast,
+ * pushes them to zswap, frees every other one, frees the ballast, compacts
+ * memory and checks every page.
  */
 TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 {
 	const size_t pages = AREA / PAGE;
 	unsigned long long rejects0[NR_REJECTS];
 	unsigned long long stored, d[ZR_NR], tried;
+	struct zswap_high_order h0, h1;
 	struct snapshot s0, s1, s2, s3;
 	struct verdict v = {};
-	size_t i, off, out = 0;
-	char line[768] = "";
-	char *buf;
+	size_t i, off, out = 0, ballast_len, kept = 0;
+	long area_mib, ballast_mib;
+	char line[1024] = "";
+	char *buf, *ballast;
 
 	stay_on_cpu(-1);
+	/* Compaction runs when this test asks, and only then. */
+	self->proactiveness = zswap_set_proactiveness(0);
+
+	/* 0. The ballast above, the area below. */
+	ballast = zswap_ballast_map(AREA, &ballast_len);
+	ASSERT_NE(MAP_FAILED, ballast) TH_LOG("a ballast of %zu MiB", ballast_len / MIB);
 	buf = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	/* Base pages; EINVAL without CONFIG_TRANSPARENT_HUGEPAGE, which is as good. */
 	madvise(buf, AREA, MADV_NOHUGEPAGE);
 	for (i = 0; i < pages; i++)
-		fill_page(buf + i * PAGE, i, 0);
+		zswap_fill_page(buf + i * PAGE, i, 0);
+	area_mib = zswap_phys_mib(buf, AREA);
+	ballast_mib = ballast ? zswap_phys_mib(ballast, ballast_len) : -1;
 
 	/* 1. Everything to zswap. */
 	ASSERT_EQ(0, snapshot(&s0, variant->zbud_rs));
@@ -518,10 +458,20 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	for (i = 1; i < pages; i += 2)
 		ASSERT_EQ(0, madvise(buf + i * PAGE, PAGE, MADV_DONTNEED));
 
-	/* 3. Compaction. */
+	/* 3. Free memory above the pool, and compaction. */
+	if (ballast) {
+#if BALLAST_THIN
+		kept = zswap_ballast_thin(ballast, ballast_len);
+#else
+		munmap(ballast, ballast_len);
+		ballast = NULL;
+#endif
+	}
+	ASSERT_EQ(0, zswap_high_order(&h0));
 	ASSERT_EQ(0, snapshot(&s2, variant->zbud_rs));
 	ASSERT_EQ(0, write_str(COMPACT_MEMORY, "1"));
 	ASSERT_EQ(0, snapshot(&s3, variant->zbud_rs));
+	ASSERT_EQ(0, zswap_high_order(&h1));
 
 	/* 4. Every page back from zswap, every word checked. */
 	for (i = 0; i < pages; i++)
@@ -534,11 +484,20 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	       variant->zpool, stored, pages, s1.stored ? s1.pool_bytes / s1.stored : 0);
 	append(line, sizeof(line), " (%llu after the holes);",
 	       s3.stored ? s3.pool_bytes / s3.stored : 0);
+	append(line, sizeof(line), " ballast %zu MiB (%zu pages kept) at %ld MiB, area at %ld MiB",
+	       ballast_len / MIB, kept, ballast_mib, area_mib);
+	append(line, sizeof(line), " (mean physical addresses);");
 	append(line, sizeof(line), " pool %llu KiB before compaction, %llu KiB after;",
 	       s2.pool_bytes / 1024, s3.pool_bytes / 1024);
-	append(line, sizeof(line), " pgmigrate_success +%ld, compact_isolated +%ld",
+	append(line, sizeof(line), " pgmigrate_success +%ld, compact_isolated +%ld;",
 	       s3.pgmigrate_success - s2.pgmigrate_success,
 	       s3.compact_isolated - s2.compact_isolated);
+	append(line, sizeof(line), " high-order free before compaction: order-4 %llu,",
+	       h0.order4);
+	append(line, sizeof(line), " order-8 %llu, order-10 %llu;", h0.order8, h0.order10);
+	append(line, sizeof(line), " high-order free after compaction: order-4 %llu,",
+	       h1.order4);
+	append(line, sizeof(line), " order-8 %llu, order-10 %llu", h1.order8, h1.order10);
 	if (variant->zbud_rs) {
 		append(line, sizeof(line), "; zbud_rs: %llu pages, %llu isolated, %llu refused,",
 		       s2.zr[ZR_PAGES], d[ZR_ISOLATED], d[ZR_REFUSED]);
@@ -550,6 +509,8 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 		       d[ZR_AGAIN], d[ZR_PUTBACK], d[ZR_DEFERRED]);
 	}
 	ksft_print_msg("%s\n", line);
+	if (ballast)
+		munmap(ballast, ballast_len);
 
 	ASSERT_EQ(0, v.bad)
 		TH_LOG("%zu wrong pages; first: page %zu word %zu holds %#llx, not %#llx",
@@ -561,8 +522,14 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 		/* ...nearly every one it tried... */
 		EXPECT_LE(95 * tried, 100 * d[ZR_MIGRATED])
 			TH_LOG("%llu of %llu tried pages migrated", d[ZR_MIGRATED], tried);
-		/* ...and got back no more than it isolated. */
+		/* ...and got back no more than it isolated... */
 		EXPECT_LE(d[ZR_PUTBACK], d[ZR_ISOLATED]);
+#if ASSERT_POOL_MIGRATED
+		/* ...and moved most of its pages, which sit below free memory. */
+		EXPECT_LE(POOL_MIGRATED_PERCENT * s2.zr[ZR_PAGES], 100 * d[ZR_MIGRATED])
+			TH_LOG("%llu of the pool's %llu pages migrated", d[ZR_MIGRATED],
+			       s2.zr[ZR_PAGES]);
+#endif
 	}
 	munmap(buf, AREA);
 }
@@ -591,7 +558,7 @@ static void *race_faults(void *arg)
 
 	stay_on_cpu(r->cpu);
 	for (i = 0; i < r->pages; i++)
-		fill_page(base + i * PAGE, r->first + i, gen);
+		zswap_fill_page(base + i * PAGE, r->first + i, gen);
 	for (round = 0; round < RACE_ROUNDS; round++) {
 		r->out += page_out(base, r->pages * PAGE);
 		for (i = 0; i < r->pages; i++)
@@ -600,7 +567,7 @@ static void *race_faults(void *arg)
 			continue;
 		gen++;
 		for (i = 0; i < r->pages; i++)
-			fill_page(base + i * PAGE, r->first + i, gen);
+			zswap_fill_page(base + i * PAGE, r->first + i, gen);
 	}
 	__atomic_add_fetch(r->finished, 1, __ATOMIC_SEQ_CST);
 	return NULL;
