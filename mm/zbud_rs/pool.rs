@@ -64,7 +64,7 @@ use kernel::{mm::folio::Folio, types::ARef};
 enum Listed {
     /// `by_free[n]`: the page has one buddy and `n` free chunks, or both
     /// buddies and `n` is 0.
-    ByFree(usize),
+    ByFree(u8),
     /// `deferred`: empty, waiting for the release worker.
     Deferred,
     /// None: being created or released.
@@ -73,27 +73,27 @@ enum Listed {
 
 /// A page's state, under the pool's lock.
 struct Buddies {
-    /// Chunks of the first object, 0 if there is none.
-    first: usize,
-    /// Chunks of the last object, 0 if there is none.
-    last: usize,
+    /// The page, from the descriptor's publication until its release.
+    page: Option<MovablePage<ZbudOps>>,
     /// Mappings of either object now.
     mapped: u32,
+    /// Chunks of the first object, 0 if there is none.
+    first: u8,
+    /// Chunks of the last object, 0 if there is none.
+    last: u8,
     /// Both objects are freed; the page is being released.
     dead: bool,
     listed: Listed,
-    /// The page, from the descriptor's publication until its release.
-    page: Option<MovablePage<ZbudOps>>,
 }
 
 impl Buddies {
     /// The `by_free` list the page belongs on: its free chunks while it
     /// has room for a buddy, 0 once both buddies are used.
-    fn list_index(&self) -> usize {
+    fn list_index(&self) -> u8 {
         if self.first != 0 && self.last != 0 {
             0
         } else {
-            NCHUNKS - self.first - self.last
+            NCHUNKS as u8 - self.first - self.last
         }
     }
 }
@@ -119,6 +119,9 @@ impl_list_item! {
 
 // Bit 0 of a handle names the buddy.
 const _: () = assert!(core::mem::align_of::<ZPage>() >= 2);
+// With the `Arc`'s count, a descriptor fits in kmalloc-64: the 64 bytes
+// per page that C zbud's header chunk takes.
+const _: () = assert!(core::mem::size_of::<ZPage>() <= 56);
 
 impl ZPage {
     fn handle(&self, bud: Bud) -> Handle {
@@ -190,11 +193,12 @@ impl ZbudPool {
         if size == 0 {
             return Err(EINVAL);
         }
-        let chunks = chunks_for(size).ok_or(ENOSPC)?;
+        // At most 63 chunks: `chunks_for` keeps a chunk for a buddy.
+        let chunks = chunks_for(size).ok_or(ENOSPC)? as u8;
         {
             let mut guard = this.lists.lock();
             let lists = &mut *guard;
-            for free in chunks..NCHUNKS {
+            for free in chunks as usize..NCHUNKS {
                 if let Some(zpage) = lists.by_free[free].pop_front() {
                     let b = zpage.buddies.access_mut(lists);
                     let bud = if b.first == 0 {
@@ -207,7 +211,7 @@ impl ZbudPool {
                     let to = b.list_index();
                     b.listed = Listed::ByFree(to);
                     let handle = zpage.handle(bud);
-                    lists.by_free[to].push_back(zpage);
+                    lists.by_free[usize::from(to)].push_back(zpage);
                     return Ok(handle);
                 }
             }
@@ -222,12 +226,12 @@ impl ZbudPool {
                 buddies: LockedBy::new(
                     &this.lists,
                     Buddies {
+                        page: None,
+                        mapped: 0,
                         first: 0,
                         last: 0,
-                        mapped: 0,
                         dead: false,
                         listed: Listed::Nowhere,
-                        page: None,
                     },
                 ),
             }),
@@ -244,7 +248,7 @@ impl ZbudPool {
         let to = b.list_index();
         b.listed = Listed::ByFree(to);
         let handle = zpage.handle(Bud::First);
-        lists.by_free[to].push_back(zpage);
+        lists.by_free[usize::from(to)].push_back(zpage);
         this.pages.fetch_add(1, Ordering::Relaxed);
         stats::PAGES.inc();
         Ok(handle)
@@ -285,11 +289,11 @@ impl ZbudPool {
             None
         };
         // SAFETY: `listed` names the one list the descriptor is on.
-        let Some(item) = (unsafe { lists.by_free[from].remove(zpage) }) else {
+        let Some(item) = (unsafe { lists.by_free[usize::from(from)].remove(zpage) }) else {
             return;
         };
         if !empty {
-            lists.by_free[to].push_back(item);
+            lists.by_free[usize::from(to)].push_back(item);
             return;
         }
         this.pages.fetch_sub(1, Ordering::Relaxed);
@@ -331,10 +335,10 @@ impl ZbudPool {
         let mut guard = self.lists.lock();
         let b = zpage.buddies.access_mut(&mut guard);
         b.mapped += 1;
-        let chunks = match bud {
+        let chunks = usize::from(match bud {
             Bud::First => b.first,
             Bud::Last => b.last,
-        };
+        });
         // A live handle's page is published until its last object is freed.
         let page = b.page.as_ref().expect("a live handle has a page");
         // SAFETY: the object lies within the page.
