@@ -12,8 +12,9 @@
 //! The pool's spinlock (`lists`) protects the lists and every descriptor's
 //! [`Buddies`].  Lock order, outermost first:
 //!
-//! 1. zswap's locks: the per-CPU compression mutex (malloc, map), or the
-//!    swap device's and cluster's spinlocks (free);
+//! 1. zswap's callers' locks: the per-CPU compression mutex (malloc, map),
+//!    or for free the page table lock of a process unmapping swapped
+//!    memory, or the swap device's lock;
 //! 2. the page lock: the migration core holds it around our operations
 //!    (source, then destination), and the release worker sleeps on it;
 //! 3. the pool's spinlock.
@@ -59,18 +60,6 @@ use kernel::{
 #[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
 use kernel::{mm::folio::Folio, types::ARef};
 
-/// Which list a descriptor is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Listed {
-    /// `by_free[n]`: the page has one buddy and `n` free chunks, or both
-    /// buddies and `n` is 0.
-    ByFree(u8),
-    /// `deferred`: empty, waiting for the release worker.
-    Deferred,
-    /// None: being created or released.
-    Nowhere,
-}
-
 /// A page's state, under the pool's lock.
 struct Buddies {
     /// The page, from the descriptor's publication until its release.
@@ -83,12 +72,15 @@ struct Buddies {
     last: u8,
     /// Both objects are freed; the page is being released.
     dead: bool,
-    listed: Listed,
+    /// The `by_free` list the descriptor is on, if any: `by_free[n]` holds
+    /// pages with one buddy and `n` free chunks, and `by_free[0]` pages
+    /// with both buddies.
+    by_free: Option<u8>,
 }
 
 impl Buddies {
-    /// The `by_free` list the page belongs on: its free chunks while it
-    /// has room for a buddy, 0 once both buddies are used.
+    /// The `by_free` list a page with an object belongs on: its free
+    /// chunks while it has room for a buddy, 0 once both buddies are used.
     fn list_index(&self) -> u8 {
         if self.first != 0 && self.last != 0 {
             0
@@ -209,7 +201,7 @@ impl ZbudPool {
                         Bud::Last
                     };
                     let to = b.list_index();
-                    b.listed = Listed::ByFree(to);
+                    b.by_free = Some(to);
                     let handle = zpage.handle(bud);
                     lists.by_free[usize::from(to)].push_back(zpage);
                     return Ok(handle);
@@ -231,7 +223,7 @@ impl ZbudPool {
                         first: 0,
                         last: 0,
                         dead: false,
-                        listed: Listed::Nowhere,
+                        by_free: None,
                     },
                 ),
             }),
@@ -246,7 +238,7 @@ impl ZbudPool {
         b.page = Some(page);
         b.first = chunks;
         let to = b.list_index();
-        b.listed = Listed::ByFree(to);
+        b.by_free = Some(to);
         let handle = zpage.handle(Bud::First);
         lists.by_free[usize::from(to)].push_back(zpage);
         this.pages.fetch_add(1, Ordering::Relaxed);
@@ -266,7 +258,17 @@ impl ZbudPool {
         let (zpage, bud) = unsafe { ZPage::from_handle(handle) };
         let mut guard = this.lists.lock();
         let lists = &mut *guard;
-        let b = zpage.buddies.access_mut(lists);
+        let item = match zpage.buddies.access_mut(lists).by_free {
+            // SAFETY: `by_free` names the one list the descriptor is on.
+            Some(from) => unsafe { lists.by_free[usize::from(from)].remove(zpage) },
+            None => None,
+        };
+        let Some(item) = item else {
+            // A live handle's page is on a `by_free` list: change nothing.
+            pr_warn!("zbud_rs: a handle of a page that is not listed\n");
+            return;
+        };
+        let b = item.buddies.access_mut(lists);
         if b.mapped != 0 {
             pr_warn!("zbud_rs: an object is freed while mapped\n");
         }
@@ -274,52 +276,45 @@ impl ZbudPool {
             Bud::First => b.first = 0,
             Bud::Last => b.last = 0,
         }
-        let Listed::ByFree(from) = b.listed else {
-            // A live handle's descriptor is on a `by_free` list.
-            return;
-        };
-        let empty = b.first == 0 && b.last == 0;
-        let to = b.list_index();
-        let page = if empty {
-            b.dead = true;
-            b.listed = Listed::Nowhere;
-            b.page.take()
-        } else {
-            b.listed = Listed::ByFree(to);
-            None
-        };
-        // SAFETY: `listed` names the one list the descriptor is on.
-        let Some(item) = (unsafe { lists.by_free[usize::from(from)].remove(zpage) }) else {
-            return;
-        };
-        if !empty {
+        if b.first != 0 || b.last != 0 {
+            let to = b.list_index();
+            b.by_free = Some(to);
             lists.by_free[usize::from(to)].push_back(item);
             return;
         }
-        this.pages.fetch_sub(1, Ordering::Relaxed);
-        stats::PAGES.dec();
+        b.dead = true;
+        b.by_free = None;
+        let page = b.page.take();
         drop(guard);
+        // A live handle's page is published: `page` is `Some`.
         let Some(page) = page else {
             return;
         };
         match page.try_release() {
             // The page held the descriptor's other reference; `item` may
             // be the last one.
-            Ok(owner) => drop(owner),
+            Ok(owner) => {
+                this.released();
+                drop(owner);
+            }
             Err(page) => {
                 // The migration core holds the page lock: the worker waits
                 // for it.
                 let mut guard = this.lists.lock();
                 let lists = &mut *guard;
-                let b = item.buddies.access_mut(lists);
-                b.page = Some(page);
-                b.listed = Listed::Deferred;
+                item.buddies.access_mut(lists).page = Some(page);
                 lists.deferred.push_back(item);
                 drop(guard);
                 // Already queued is as good: the worker empties the list.
                 let _ = workqueue::system().enqueue(Arc::<Self>::from(this));
             }
         }
+    }
+
+    /// Counts a page given back to the page allocator.
+    fn released(&self) {
+        self.pages.fetch_sub(1, Ordering::Relaxed);
+        stats::PAGES.dec();
     }
 
     /// Maps an object: counts the mapping, which keeps the page from
@@ -355,7 +350,10 @@ impl ZbudPool {
         let (zpage, _) = unsafe { ZPage::from_handle(handle) };
         let mut guard = self.lists.lock();
         let b = zpage.buddies.access_mut(&mut guard);
-        b.mapped -= 1;
+        match b.mapped.checked_sub(1) {
+            Some(mapped) => b.mapped = mapped,
+            None => pr_warn!("zbud_rs: an object is unmapped more than mapped\n"),
+        }
     }
 
     /// The folio an object is in now, with a reference: for tests that
@@ -412,13 +410,12 @@ impl WorkItem for ZbudPool {
                 let Some(item) = lists.deferred.pop_front() else {
                     break;
                 };
-                let b = item.buddies.access_mut(lists);
-                b.listed = Listed::Nowhere;
-                let page = b.page.take();
+                let page = item.buddies.access_mut(lists).page.take();
                 (item, page)
             };
             if let Some(page) = page {
                 drop(page.release());
+                this.released();
                 stats::RELEASED_DEFERRED.inc();
             }
             drop(item);

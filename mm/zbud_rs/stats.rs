@@ -2,7 +2,8 @@
 
 //! Counters of all pools, read in debugfs as `zbud_rs/<counter>`.
 //!
-//! - `pages`: pages the pools hold now;
+//! - `pages`: pages the pools hold now, empty ones waiting for the
+//!   release worker included;
 //! - `isolated`: pages the migration core isolated;
 //! - `isolate_refused`: isolations refused (an object mapped, or the page
 //!   empty and being released);

@@ -81,7 +81,7 @@ impl ZpoolDriver for Driver {
 }
 
 struct ZbudRs {
-    _registration: Pin<KBox<zpool::Registration<Driver>>>,
+    _registration: zpool::Registration<Driver>,
     _debugfs: stats::Debugfs,
 }
 
@@ -89,7 +89,7 @@ impl kernel::Module for ZbudRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
             _debugfs: stats::Debugfs::create(),
-            _registration: KBox::pin_init(zpool::Registration::register(module), GFP_KERNEL)?,
+            _registration: zpool::Registration::register(module)?,
         })
     }
 }

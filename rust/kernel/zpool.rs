@@ -4,8 +4,8 @@
 //!
 //! C header: [`include/linux/zpool.h`](srctree/include/linux/zpool.h)
 //!
-//! A driver implements [`ZpoolDriver`] and keeps a pinned [`Registration`]
-//! for as long as zswap may select it by name (`zswap.zpool=`).  Each pool
+//! A driver implements [`ZpoolDriver`] and keeps a [`Registration`] for as
+//! long as zswap may select it by name (`zswap.zpool=`).  Each pool
 //! is a [`ZpoolDriver::Pool`]; zpool holds it from `create` to `destroy`,
 //! and the other operations borrow it.  Objects are named by [`Handle`]s
 //! that zswap stores, so a handle must stay valid until it is freed, even
@@ -14,12 +14,11 @@
 use crate::{
     alloc::Flags,
     bindings,
-    error::{Error, Result},
+    error::Result,
     ffi::{c_char, c_int, c_ulong, c_void},
-    init::{self, PinInit},
     prelude::*,
     str::CStr,
-    types::{ForeignOwnable, Opaque},
+    types::ForeignOwnable,
     ThisModule,
 };
 use core::{marker::PhantomData, ptr::NonNull};
@@ -162,7 +161,7 @@ pub trait ZpoolDriver: Sized + 'static {
 ///
 /// // SAFETY: built-in code has no module.
 /// static MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
-/// let driver = KBox::pin_init(Registration::<Boxes>::register(&MODULE), GFP_KERNEL)?;
+/// let driver = Registration::<Boxes>::register(&MODULE)?;
 ///
 /// let name = c_str!("rust_doctest_boxes").as_char_ptr();
 /// // SAFETY: FFI calls with a live pool and handles it returned.
@@ -186,11 +185,12 @@ pub trait ZpoolDriver: Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `inner` is registered with `zpool_register_driver`.
-#[pin_data(PinnedDrop)]
+/// `driver` is registered with `zpool_register_driver` and is never freed:
+/// zpool keeps a driver that still has pools when asked to unregister it,
+/// and a pool being destroyed reads its driver after dropping its
+/// reference to it.
 pub struct Registration<T> {
-    #[pin]
-    inner: Opaque<bindings::zpool_driver>,
+    driver: NonNull<bindings::zpool_driver>,
     _t: PhantomData<T>,
 }
 
@@ -201,42 +201,41 @@ unsafe impl<T> Sync for Registration<T> {}
 
 impl<T: ZpoolDriver> Registration<T> {
     /// Registers the driver under [`ZpoolDriver::NAME`].
-    pub fn register(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        // SAFETY: the closure fully initialises the `zpool_driver` before
-        // registering it, and registration cannot fail.
-        let inner = unsafe {
-            init::pin_init_from_closure(move |slot: *mut Opaque<bindings::zpool_driver>| {
-                let driver = Opaque::raw_get(slot);
-                driver.write(core::mem::zeroed());
-                (*driver).type_ = T::NAME.as_char_ptr().cast_mut();
-                (*driver).owner = module.as_ptr();
-                (*driver).create = Some(Vtable::<T>::create);
-                (*driver).destroy = Some(Vtable::<T>::destroy);
-                (*driver).malloc_support_movable = T::MOVABLE;
-                (*driver).malloc = Some(Vtable::<T>::malloc);
-                (*driver).free = Some(Vtable::<T>::free);
-                (*driver).sleep_mapped = T::SLEEP_MAPPED;
-                (*driver).map = Some(Vtable::<T>::map);
-                (*driver).unmap = Some(Vtable::<T>::unmap);
-                (*driver).total_pages = Some(Vtable::<T>::total_pages);
-                bindings::zpool_register_driver(driver);
-                Ok::<(), Error>(())
-            })
-        };
-        try_pin_init!(Self {
-            inner <- inner,
+    pub fn register(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: all-zero is a `zpool_driver` without operations, with
+        // the list head and reference count that registration sets up.
+        let mut driver: bindings::zpool_driver = unsafe { core::mem::zeroed() };
+        driver.type_ = T::NAME.as_char_ptr().cast_mut();
+        driver.owner = module.as_ptr();
+        driver.create = Some(Vtable::<T>::create);
+        driver.destroy = Some(Vtable::<T>::destroy);
+        driver.malloc_support_movable = T::MOVABLE;
+        driver.malloc = Some(Vtable::<T>::malloc);
+        driver.free = Some(Vtable::<T>::free);
+        driver.sleep_mapped = T::SLEEP_MAPPED;
+        driver.map = Some(Vtable::<T>::map);
+        driver.unmap = Some(Vtable::<T>::unmap);
+        driver.total_pages = Some(Vtable::<T>::total_pages);
+        let driver = KBox::into_raw(KBox::new(driver, GFP_KERNEL)?);
+        // SAFETY: the driver is complete, and stays allocated for ever.
+        unsafe { bindings::zpool_register_driver(driver) };
+        // INVARIANT: registered above; nothing frees it.
+        Ok(Self {
+            // SAFETY: `KBox::into_raw` never returns NULL.
+            driver: unsafe { NonNull::new_unchecked(driver) },
             _t: PhantomData,
-        }? Error)
+        })
     }
 }
 
-#[pinned_drop]
-impl<T> PinnedDrop for Registration<T> {
-    fn drop(self: Pin<&mut Self>) {
-        // SAFETY: by the type invariant the driver is registered.  Every
-        // pool holds a reference to the driver's module, so no pool is left
-        // when a module's registration is dropped and this cannot fail.
-        let _ = unsafe { bindings::zpool_unregister_driver(self.inner.get()) };
+impl<T> Drop for Registration<T> {
+    /// Unregisters the driver unless it still has pools (zpool then keeps
+    /// it, and its memory stays valid).
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the driver is registered.
+        if unsafe { bindings::zpool_unregister_driver(self.driver.as_ptr()) } != 0 {
+            crate::pr_warn!("zpool: a driver with pools stays registered\n");
+        }
     }
 }
 

@@ -161,17 +161,22 @@ unsafe fn folio<'a>(page: NonNull<bindings::page>) -> &'a Folio {
 impl<T: MovableOps> MovablePage<T> {
     /// Allocates an order-0 page and marks it movable with `T`'s operations,
     /// with `owner` in its `private` field.  `flags` may include
-    /// `__GFP_MOVABLE` and, on kernels without highmem, `__GFP_HIGHMEM`.
+    /// `__GFP_MOVABLE` and `__GFP_HIGHMEM`; not `__GFP_ACCOUNT`, whose
+    /// charge would not follow the page when it moves.
     pub fn alloc(flags: Flags, owner: T::Owner) -> Result<Self> {
         // SAFETY: FFI call; a non-NULL result is an order-0 page we own.
         let page = unsafe { bindings::alloc_pages(flags.as_raw(), 0) };
         let page = NonNull::new(page).ok_or(Error::from(AllocError))?;
         // SAFETY: we own a reference to the new page.
         let folio = unsafe { folio(page) };
-        // Nobody else knows the page, so its lock is free; compaction's
-        // speculative reference tests the movable mark before it locks.
+        // Nobody else locks a page that is not marked movable (compaction's
+        // speculative reference tests the mark before it tries the lock),
+        // so this only fails if another subsystem locks pages it does not
+        // own.
         let Some(locked) = folio.try_lock() else {
-            // SAFETY: we own the page's only reference.
+            // SAFETY: the reference is ours, and the page is not marked
+            // movable: a speculative reference of compaction's is dropped
+            // without calling any operation.
             unsafe { bindings::__free_pages(page.as_ptr(), 0) };
             return Err(crate::error::code::EBUSY);
         };
@@ -179,7 +184,7 @@ impl<T: MovableOps> MovablePage<T> {
         // requires; the static operations outlive it.
         unsafe {
             bindings::set_page_private(page.as_ptr(), owner.into_foreign() as _);
-            bindings::__SetPageMovable(page.as_ptr(), &Vtable::<T>::OPS);
+            bindings::__SetPageMovable(page.as_ptr(), Vtable::<T>::OPS);
         }
         drop(locked);
         // INVARIANT: the page is movable with `T`'s operations and holds the
@@ -228,7 +233,7 @@ impl<T: MovableOps> MovablePage<T> {
             );
             bindings::folio_get(bindings::page_folio(dst));
             bindings::set_page_private(dst, bindings::page_private(src));
-            bindings::__SetPageMovable(dst, &Vtable::<T>::OPS);
+            bindings::__SetPageMovable(dst, Vtable::<T>::OPS);
             bindings::__ClearPageMovable(src);
             bindings::set_page_private(src, 0);
             bindings::folio_put(bindings::page_folio(src));
@@ -250,7 +255,9 @@ impl<T: MovableOps> MovablePage<T> {
         let this = ManuallyDrop::new(self);
         let page = this.page.as_ptr();
         // SAFETY: by the type invariant `private` holds our owner and the
-        // page is movable; the caller holds the page lock.
+        // page is movable; the caller holds the page lock, and borrows of
+        // the owner exist only inside the operations, which run under the
+        // same lock, so none is alive.
         let owner = unsafe {
             let owner = T::Owner::from_foreign(bindings::page_private(page) as *const c_void);
             bindings::__ClearPageMovable(page);
@@ -293,7 +300,9 @@ impl<T: MovableOps> MovablePage<T> {
 }
 
 impl<T: MovableOps> Drop for MovablePage<T> {
-    /// Releases the page, which may sleep; the owner is dropped.
+    /// Releases the page, sleeping on its lock; the owner is dropped.  So a
+    /// `MovablePage` must not be dropped in atomic context, nor by one of
+    /// the operations, which run under the page's lock.
     fn drop(&mut self) {
         let this = MovablePage::<T> {
             page: self.page,
@@ -321,7 +330,10 @@ impl<'a, T: MovableOps> MigrationTarget<'a, T> {
 struct Vtable<T>(PhantomData<T>);
 
 impl<T: MovableOps> Vtable<T> {
-    const OPS: bindings::movable_operations = bindings::movable_operations {
+    /// The operations, as a constant the compiler keeps in static memory:
+    /// the core calls them through `page->mapping`.  Pages of one driver
+    /// may point to different copies; the core never compares them.
+    const OPS: &'static bindings::movable_operations = &bindings::movable_operations {
         isolate_page: Some(Self::isolate_page),
         migrate_page: Some(Self::migrate_page),
         putback_page: Some(Self::putback_page),
@@ -366,7 +378,19 @@ impl<T: MovableOps> Vtable<T> {
             dst: unsafe { NonNull::new_unchecked(dst) },
             _t: PhantomData,
         };
-        match T::migrate(owner, target) {
+        let result = T::migrate(owner, target);
+        // `move_to` is the only way to give `src` up, and it clears `src`'s
+        // `private`.  A driver that moved the page and then failed anyway
+        // must still see success: the core would otherwise retry or put
+        // back a page that is no longer ours.
+        // SAFETY: the core holds `src` locked for the whole call.
+        if unsafe { bindings::page_private(src) } == 0 {
+            if result.is_err() {
+                crate::pr_warn!("movable page moved, but its driver reported an error\n");
+            }
+            return bindings::MIGRATEPAGE_SUCCESS as c_int;
+        }
+        match result {
             Ok(Migrated(_)) => bindings::MIGRATEPAGE_SUCCESS as c_int,
             Err(e) => e.to_errno(),
         }
