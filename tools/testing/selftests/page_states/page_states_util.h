@@ -101,20 +101,28 @@ static inline int read_attr(const char *name, char *buf, size_t len)
 	return 0;
 }
 
+/* Writes @value to the file at @path; returns 0 or -errno. */
+static inline int write_path(const char *path, const char *value)
+{
+	ssize_t n;
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n < 0 ? n : n == (ssize_t)strlen(value) ? 0 : -EIO;
+}
+
 /* Writes @value to the attribute @name; returns 0 or -errno. */
 static inline int write_attr(const char *name, const char *value)
 {
 	char path[256];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), PAGE_STATES_SYSFS "%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	close(fd);
-	return n < 0 ? -errno : 0;
+	return write_path(path, value);
 }
 
 /*

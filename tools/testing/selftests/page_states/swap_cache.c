@@ -114,19 +114,6 @@ static int swap_path(char *path, size_t len)
 	return ret;
 }
 
-/* Writes @value to the file at @path; returns 0 or -errno. */
-static int write_file(const char *path, const char *value)
-{
-	ssize_t n;
-	int fd = open(path, O_WRONLY);
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	close(fd);
-	return n == (ssize_t)strlen(value) ? 0 : n < 0 ? -errno : -EIO;
-}
-
 /* How many pages of @buf the page tables hold as swap entries. */
 static size_t swapped_pages(const void *buf, size_t len)
 {
@@ -189,7 +176,7 @@ static bool fill_and_page_out(char *buf, size_t len, int gen)
 		fill(buf, len, gen);
 	for (i = 0; i < 10 && swapped_pages(buf, len) < len / PAGE; i++) {
 		if (i == 5)
-			write_file("/proc/sys/vm/compact_memory", "1\n");
+			write_path("/proc/sys/vm/compact_memory", "1\n");
 		if (madvise(buf, len, MADV_PAGEOUT))
 			break;
 		usleep(10000);
@@ -276,13 +263,13 @@ FIXTURE_SETUP(swap)
 	ASSERT_LE(0, fd);
 	ASSERT_LT(0, read(fd, self->page_cluster, sizeof(self->page_cluster) - 1));
 	close(fd);
-	ASSERT_EQ(0, write_file(PAGE_CLUSTER, "5\n"));
+	ASSERT_EQ(0, write_path(PAGE_CLUSTER, "5\n"));
 }
 
 FIXTURE_TEARDOWN(swap)
 {
 	if (self->page_cluster[0])
-		write_file(PAGE_CLUSTER, self->page_cluster);
+		write_path(PAGE_CLUSTER, self->page_cluster);
 }
 
 /*
@@ -321,7 +308,7 @@ TEST_F_TIMEOUT(swap, swapped_out_memory_reads_back_after_discards, 1500)
 		t[1] += now() - t0;
 		t0 = now();
 		if (round % 2)
-			write_file("/proc/sys/vm/compact_memory", "1\n");
+			write_path("/proc/sys/vm/compact_memory", "1\n");
 		t[2] += now() - t0;
 		t0 = now();
 		host_take(2 * len / MIB);
@@ -795,7 +782,7 @@ TEST_F_TIMEOUT(swap, swapoff_while_the_host_takes, 300)
 	__atomic_store_n(&t.stop, 1, __ATOMIC_SEQ_CST);
 	pthread_join(thread, NULL);
 	/* SwapCached is a per-cpu counter: fold it first. */
-	write_file("/proc/sys/vm/stat_refresh", "1\n");
+	write_path("/proc/sys/vm/stat_refresh", "1\n");
 	cached = meminfo_kib("SwapCached");
 	total = meminfo_kib("SwapTotal");
 	free_kb = meminfo_kib("SwapFree");
@@ -832,13 +819,13 @@ TEST_F_TIMEOUT(swap, zswap_on_and_off, 300)
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	for (on = 1; on >= 0; on--) {
-		ASSERT_EQ(0, write_file(knob, on ? "Y\n" : "N\n"));
+		ASSERT_EQ(0, write_path(knob, on ? "Y\n" : "N\n"));
 		ASSERT_TRUE(fill_and_page_out(buf, len, 20 + on));
 		read_into_swap_cache(buf, len);
 		host_take(len / MIB);
 		bad += mismatches(buf, len, 20 + on);
 	}
-	write_file(knob, was);
+	write_path(knob, was);
 	TH_LOG("%zu wrong words", bad);
 	EXPECT_EQ(0, bad);
 	munmap(buf, len);

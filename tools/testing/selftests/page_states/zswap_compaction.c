@@ -99,21 +99,6 @@ static int read_str(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* Writes @value to the file at @path; returns 0 or -errno. */
-static int write_str(const char *path, const char *value)
-{
-	ssize_t n;
-	int fd = open(path, O_WRONLY);
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n < 0 ? n : n == (ssize_t)strlen(value) ? 0 : -EIO;
-}
-
 /* Reads the decimal number the file at @path holds; 0 or -errno. */
 static int read_u64(const char *path, unsigned long long *value)
 {
@@ -365,9 +350,9 @@ FIXTURE_VARIANT_ADD(zswap, zsmalloc)
 static void zswap_restore(const char *zpool, const char *enabled)
 {
 	if (zpool[0])
-		write_str(ZSWAP_PARAM "zpool", zpool);
+		write_path(ZSWAP_PARAM "zpool", zpool);
 	if (enabled[0])
-		write_str(ZSWAP_PARAM "enabled", enabled);
+		write_path(ZSWAP_PARAM "enabled", enabled);
 }
 
 FIXTURE_SETUP(zswap)
@@ -387,9 +372,9 @@ FIXTURE_SETUP(zswap)
 	 * and turning it on makes the pool, falling back to the default
 	 * allocator if the name is unknown: the read back catches both.
 	 */
-	err = write_str(ZSWAP_PARAM "zpool", variant->zpool);
+	err = write_path(ZSWAP_PARAM "zpool", variant->zpool);
 	if (!err)
-		err = write_str(ZSWAP_PARAM "enabled", "Y");
+		err = write_path(ZSWAP_PARAM "enabled", "Y");
 	if (!err)
 		err = read_str(ZSWAP_PARAM "zpool", now, sizeof(now));
 	if (err || strcmp(now, variant->zpool)) {
@@ -469,7 +454,7 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	}
 	ASSERT_EQ(0, zswap_high_order(&h0));
 	ASSERT_EQ(0, snapshot(&s2, variant->zbud_rs));
-	ASSERT_EQ(0, write_str(COMPACT_MEMORY, "1"));
+	ASSERT_EQ(0, write_path(COMPACT_MEMORY, "1"));
 	ASSERT_EQ(0, snapshot(&s3, variant->zbud_rs));
 	ASSERT_EQ(0, zswap_high_order(&h1));
 
@@ -614,7 +599,7 @@ TEST_F_TIMEOUT(zswap, concurrent_faults_race_compaction, 600)
 	}
 	while (__atomic_load_n(&finished, __ATOMIC_SEQ_CST) < started) {
 		if (!err)
-			err = write_str(COMPACT_MEMORY, "1");
+			err = write_path(COMPACT_MEMORY, "1");
 		if (!err)
 			compactions++;
 		else
@@ -669,13 +654,13 @@ TEST(unknown_zpool_is_refused)
 		SKIP(return, "needs CONFIG_ZSWAP (no " ZSWAP_PARAM "zpool)");
 	ASSERT_EQ(0, read_str(ZSWAP_PARAM "zpool", zpool, sizeof(zpool)));
 	ASSERT_EQ(0, read_str(ZSWAP_PARAM "enabled", enabled, sizeof(enabled)));
-	on = write_str(ZSWAP_PARAM "enabled", "Y");
+	on = write_path(ZSWAP_PARAM "enabled", "Y");
 	read_str(ZSWAP_PARAM "zpool", before, sizeof(before));
-	bogus = write_str(ZSWAP_PARAM "zpool", "no_such_zpool");
+	bogus = write_path(ZSWAP_PARAM "zpool", "no_such_zpool");
 	read_str(ZSWAP_PARAM "zpool", after, sizeof(after));
 	if (strcmp(after, zpool))
-		write_str(ZSWAP_PARAM "zpool", zpool);
-	write_str(ZSWAP_PARAM "enabled", enabled);
+		write_path(ZSWAP_PARAM "zpool", zpool);
+	write_path(ZSWAP_PARAM "enabled", enabled);
 
 	ASSERT_EQ(0, on) TH_LOG("turning zswap on: %s", strerror(-on));
 	ASSERT_GT(0, bogus) TH_LOG("zswap took no_such_zpool for an allocator");
