@@ -116,6 +116,20 @@ static inline int write_path(const char *path, const char *value)
 	return n < 0 ? n : n == (ssize_t)strlen(value) ? 0 : -EIO;
 }
 
+/* Whether a swap area is on: /proc/swaps has a line after its header. */
+static inline bool swap_on(void)
+{
+	char line[256];
+	bool on;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return false;
+	on = fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f);
+	fclose(f);
+	return on;
+}
+
 /* Writes @value to the attribute @name; returns 0 or -errno. */
 static inline int write_attr(const char *name, const char *value)
 {

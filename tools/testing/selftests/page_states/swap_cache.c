@@ -84,20 +84,6 @@ static size_t mismatches(const char *buf, size_t len, unsigned int gen)
 	return mismatches_at(buf, 0, len, gen);
 }
 
-static bool swap_on(void)
-{
-	char line[256];
-	bool on = false;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	/* A header line, then one line per swap area. */
-	on = fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f);
-	fclose(f);
-	return on;
-}
-
 /* The first swap area's path, from /proc/swaps. */
 static int swap_path(char *path, size_t len)
 {

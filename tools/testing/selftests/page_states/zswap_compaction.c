@@ -114,20 +114,6 @@ static int read_u64(const char *path, unsigned long long *value)
 	return 0;
 }
 
-/* Whether a swap area is on: /proc/swaps has a line after its header. */
-static bool swap_on(void)
-{
-	char line[256];
-	bool on;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	on = fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f);
-	fclose(f);
-	return on;
-}
-
 /*
  * Keeps the calling thread on the CPU it runs on (or on @cpu when it is
  * not negative).  MADV_PAGEOUT takes only the pages on the LRU lists and
