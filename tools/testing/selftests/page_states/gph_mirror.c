@@ -537,7 +537,10 @@ TEST(notifier_start_end_balance_under_fork_failures)
 
 /*
  * Idle page tracking clears the accessed bits of a page's mappings through
- * the rmap, and tells secondary MMUs with clear_young.
+ * the rmap, and tells secondary MMUs with clear_young.  It only looks at
+ * folios on an LRU list, and a new or just migrated folio waits in a
+ * per-CPU batch first.  The page is migrated here, as compaction or
+ * kcompactd may do at any time, and then every CPU's batches are drained.
  */
 TEST(notifier_sees_clear_young_from_idle_tracking)
 {
@@ -552,11 +555,9 @@ TEST(notifier_sees_clear_young_from_idle_tracking)
 	ASSERT_EQ(0, ioctl(fd, GPH_MIRROR_NOTIFIER));
 	page = map_anon(1);
 	ASSERT_NE(NULL, page);
-	/*
-	 * Idle tracking only looks at pages on an LRU list; compaction
-	 * starts by draining the per-CPU batches that new pages wait in.
-	 */
-	bitmap = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	ASSERT_EQ(0, migrate_page(fd, page)) TH_LOG("migrating: %s", strerror(errno));
+	/* drop_caches drains every CPU's batches, and moves no page. */
+	bitmap = open("/proc/sys/vm/drop_caches", O_WRONLY);
 	ASSERT_GE(bitmap, 0);
 	ASSERT_EQ(1, write(bitmap, "1", 1));
 	close(bitmap);
