@@ -30,6 +30,10 @@ MODES = ("off", "unused", "volatile", "essa")
 CMMA_PERIOD_MS = 200
 # What the guest's watchdog prints (host/guest/init, gph_watchdog=).
 WATCHDOG = "GPH-WATCHDOG"
+# A failed case is printed with at most this many of the console lines
+# before its verdict: its TH_LOG and assertion lines, and any kernel
+# message in between, so that a CI log says why it failed.
+FAILED_CONTEXT = 20
 # The guest's watchdog reports blocked tasks this long before the timeout.
 WATCHDOG_LEAD = 60
 
@@ -331,6 +335,20 @@ def boot(args, cmd, on_line=None):
     return lines, timed_out, finished, time.monotonic() - start
 
 
+def judge_lines(results, lines):
+    """Feeds the console to results; yields each failed verdict with the
+    last FAILED_CONTEXT non-empty lines printed since the verdict before."""
+    since_verdict = []
+    for line in lines:
+        kind = results.feed(line)
+        if kind == "fail":
+            yield line.strip(), since_verdict[-FAILED_CONTEXT:]
+        if kind:
+            since_verdict = []
+        elif line.strip():
+            since_verdict.append(line.rstrip())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kernel", required=True)
@@ -378,9 +396,10 @@ def main():
     watch = CmmaWatch(args.qmp, CMMA_PERIOD_MS) if args.qmp else None
     lines, timed_out, finished, elapsed = boot(args, cmd)
     results = Results()
-    for line in lines:
-        if results.feed(line) == "fail":
-            print(f"FAILED: {line.strip()}")
+    for verdict, logged in judge_lines(results, lines):
+        print(f"FAILED: {verdict}")
+        for l in logged:
+            print(f"    {l}")
     if watch:
         judge_cmma(watch, results)
 

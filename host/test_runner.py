@@ -8,8 +8,8 @@ import re
 import tempfile
 import unittest
 
-from runner import (MODES, Results, judge_suites, kselftests, problems,
-                    read_expected, watchdog_at)
+from runner import (FAILED_CONTEXT, MODES, Results, judge_lines, judge_suites,
+                    kselftests, problems, read_expected, watchdog_at)
 
 HOST = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HOST)
@@ -78,6 +78,22 @@ class KtapTest(unittest.TestCase):
         self.assertIn("host: series-checkpatch", r.failed)
         self.assertEqual(len(r.passed), 4)
         self.assertEqual(len(r.failed), 2)
+
+    def test_failed_case_comes_with_what_its_test_logged(self):
+        lines = KSELFTEST.splitlines(keepends=True)
+        at = lines.index("# not ok 2 global.attributes_reject_writes\n")
+        logged = ["# # attributes_reject_writes: wrote 7", "[   3.1] WARNING: at mm/x.c"]
+        lines[at:at] = [l + "\n" for l in logged] + ["\n"]
+        failed = list(judge_lines(Results(), lines))
+        self.assertEqual(("# not ok 2 global.attributes_reject_writes", logged), failed[0])
+        # The program's verdict does not count its failed case twice.
+        self.assertEqual(1, len(failed))
+
+    def test_failed_case_context_is_bounded(self):
+        lines = ["# # line %d\n" % i for i in range(3 * FAILED_CONTEXT)] + ["not ok 1 x\n"]
+        (verdict, logged), = judge_lines(Results(), lines)
+        self.assertEqual(FAILED_CONTEXT, len(logged))
+        self.assertEqual("# # line %d" % (3 * FAILED_CONTEXT - 1), logged[-1])
 
     def test_strips_printk_timestamps(self):
         r = feed("[    1.234567]     ok 1 case_a\n[    1.3] ok 1 suite_a\n")
