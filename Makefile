@@ -1,5 +1,5 @@
 # GPH front door.  Everything is built in .cache/ (ignored by git).
-.PHONY: all run bench bench-hotpath check shell series series-build deps tree clean help
+.PHONY: all run bench bench-hotpath bench-zpool check shell series series-build deps tree clean help
 
 all: run
 
@@ -8,6 +8,7 @@ help:
 	@echo "                   free page reporting alone vs GPH, and a plot"
 	@echo "make bench         P1-P3: memory returned, hot-path overhead, coverage"
 	@echo "make bench-hotpath P2 alone, with page_states=off, unused and volatile"
+	@echo "make bench-zpool   P4 alone: zswap on zbud_rs, zbud and zsmalloc"
 	@echo "make check         every test: host checks, KUnit, kselftests"
 	@echo "make shell         boot the guest with an interactive shell"
 	@echo "make series        the project as a patch series, checkpatch'ed"
@@ -22,6 +23,9 @@ bench:
 
 bench-hotpath:
 	@host/run.sh hotpath
+
+bench-zpool:
+	@host/run.sh zpool
 
 shell:
 	@host/run.sh shell

@@ -20,6 +20,8 @@ depend on what else the host is doing.
                  figures from this one run
   demo.py hotpath  P2 alone, in seconds: the hot-path timings with
                  page_states=off, unused and volatile, as ratios to off
+  demo.py zpool  P4 alone: the bench's zswap boot (page_states=off) with
+                 only its zpool phase
 """
 
 import argparse
@@ -275,46 +277,82 @@ ZPOOL_VARIANTS = {
 }
 
 
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def zpool_report(boot):
     """P4: zswap on each zpool allocator, in the boot that ran zpool-bench
-    (gph_workload zpool-bench)."""
+    (gph_workload zpool-bench): throughput once, then the fragmentation
+    scenario in rounds, summarised by medians with their range."""
     def r(key):
         return boot.result("zpool", key)
 
+    rounds = int(r("zpool_rounds"))
+
+    def each(a, v, key):
+        """A figure of every round."""
+        return [r(f"{a}_{v}{n}_{key}") for n in range(rounds)]
+
+    def spread(values, sign=""):
+        return f"{median(values):{sign}.0f} [{min(values):{sign}.0f}..{max(values):{sign}.0f}]"
+
     def blocks(a, v, order):
-        """Free blocks of an order after compaction, and what compaction
-        changed (the figures before it differ from run to run)."""
-        after = r(f"{a}_{v}_order{order}")
-        return f"{after:.0f} ({after - r(f'{a}_{v}_order{order}_before'):+.0f})"
+        """Free blocks of an order after compaction."""
+        return spread(each(a, v, f"order{order}"))
+
+    def gain(a, v, order):
+        """What compaction changed in them, round by round."""
+        return spread([x - y for x, y in zip(each(a, v, f"order{order}"),
+                                             each(a, v, f"order{order}_before"))], "+")
 
     for a in ZPOOLS:
-        for key in [f"{a}_mismatches"] + [f"{a}_{v}_mismatches" for v in ZPOOL_VARIANTS]:
+        keys = [f"{a}_mismatches"] + [f"{a}_{v}{n}_mismatches"
+                                      for v in ZPOOL_VARIANTS for n in range(rounds)]
+        for key in keys:
             if r(key):
                 sys.exit(f"error: zswap on {a} read {r(key):.0f} pages back wrong ({key})")
     v = ZPOOL_VARIANT
-    print("P4  zswap allocators (one boot): store MiB/s, load MiB/s, bytes per stored page,"
-          " high-order blocks after compaction")
-    print(f"      {'':10} {'store MiB/s':>11} {'load MiB/s':>11} {'B/page':>7}"
-          f" {'migrated':>9} {'order-4':>13} {'order-8':>11} {'order-10':>10}")
+    print("P4  zswap allocators (one boot): store MiB/s, load MiB/s, bytes per stored page")
+    print(f"      {'':10} {'store MiB/s':>11} {'load MiB/s':>11} {'B/page':>7}")
     for a in ZPOOLS:
         print(f"      {a:10} {r(a + '_store_mibs'):11.1f} {r(a + '_load_mibs'):11.1f}"
-              f" {r(a + '_bytes_per_page'):7.0f} {r(f'{a}_{v}_pgmigrate'):9.0f}"
-              f" {blocks(a, v, 4):>13} {blocks(a, v, 8):>11} {blocks(a, v, 10):>10}")
+              f" {r(a + '_bytes_per_page'):7.0f}")
     ratios = []
     for what in ("store", "load"):
         ours = r(f"zbud_rs_{what}_mibs")
         ratios.append(f"{what}: " + ", ".join(
             f"zbud_rs/{a} {ours / r(f'{a}_{what}_mibs'):.3f}" for a in ZPOOLS[1:]))
     print("      " + "; ".join(ratios))
+    def share8(a, v):
+        """The share of free memory in blocks of order 8 or more."""
+        values = [256 * b / f for b, f in zip(each(a, v, "order8"), each(a, v, "free_pages"))]
+        return f"{median(values):.1%} [{min(values):.1%}..{max(values):.1%}]"
+
+    print(f"P4  after a zswap fill and compaction, {rounds} rounds: medians [lowest..highest]")
+    print(f"      {'':10} {'migrated':>14} {'order-4':>17} {'order-8':>13}"
+          f" {'compaction gained':>17} {'order-10':>12} {'order-8 of free':>21}"
+          f" {'unmovable blocks':>16}")
+    for a in ZPOOLS:
+        print(f"      {a:10} {spread(each(a, v, 'pgmigrate')):>14} {blocks(a, v, 4):>17}"
+              f" {blocks(a, v, 8):>13} {gain(a, v, 8):>17} {blocks(a, v, 10):>12}"
+              f" {share8(a, v):>21} {spread(each(a, v, 'unmovable_blocks')):>16}")
     print(f"      (64 MiB of pages that compress to about 1.6 KiB; then every other page"
-          f" freed, a ballast of {r(f'zbud_rs_{v}_ballast_mib'):.0f} MiB above the pool"
-          f" freed {ZPOOL_VARIANTS[v]}, compact_memory: 'migrated' is pgmigrate_success,"
-          f" blocks of order 4 or more counted in order-4 blocks, and so on, in brackets"
-          f" what compaction changed)")
+          f" freed, a ballast of about {median(each('zbud_rs', v, 'ballast_mib')):.0f} MiB"
+          f" above the pool freed {ZPOOL_VARIANTS[v]}, compact_memory: 'migrated' is"
+          f" pgmigrate_success, blocks of order 4 or more counted in order-4 blocks,"
+          f" and so on; 'compaction gained' is the change in order-8 blocks; 'order-8 of"
+          f" free' the share of free memory in them; 'unmovable blocks' the pageblocks"
+          f" of the unmovable type, which compaction and CMA cannot empty"
+          f" (/proc/pagetypeinfo))")
 
     def share(v):
-        pages, migrated = r(f"zbud_rs_{v}_pool_pages"), r(f"zbud_rs_{v}_migrated")
-        tried = r(f"zbud_rs_{v}_isolated") + r(f"zbud_rs_{v}_refused")
+        def total(key):
+            return sum(each("zbud_rs", v, key))
+        pages, migrated = total("pool_pages"), total("migrated")
+        tried = total("isolated") + total("refused")
         return (f"{migrated / tried:.1%}" if tried else "n/a (none tried)",
                 f"{migrated / pages:.1%}" if pages else "n/a (no pages)")
 
@@ -323,7 +361,8 @@ def zpool_report(boot):
           f" (goal >= 95%), {pool} of the pool; C zbud 0 (not movable)")
     print(f"P4  high-order blocks after a zswap fill and compaction: order-8 zbud_rs"
           f" {blocks('zbud_rs', v, 8)} vs zsmalloc {blocks('zsmalloc', v, 8)}"
-          f" (goal: ours >= zsmalloc's)")
+          f" (goal: ours >= zsmalloc's); as a share of free memory zbud_rs"
+          f" {share8('zbud_rs', v)} vs zsmalloc {share8('zsmalloc', v)}")
     o = ZPOOL_OTHER
     tried, pool = share(o)
     print(f"    with the ballast freed {ZPOOL_VARIANTS[o]}: zbud_rs migrated {pool} of the"
@@ -372,7 +411,7 @@ def essa_report(essa, emulated, mib):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["run", "bench", "hotpath"])
+    p.add_argument("what", choices=["run", "bench", "hotpath", "zpool"])
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk", required=True)
@@ -383,6 +422,12 @@ def main():
 
     if args.what == "hotpath":
         hotpath(args)
+        return
+    if args.what == "zpool":
+        boot = Boot("zswap allocators", "off", "zpool", args.mib)
+        boot.run(args.kernel, args.initrd, args.disk)
+        print()
+        zpool_report(boot)
         return
     bench = args.what == "bench"
     # Free page reporting alone: no page states at all for the bench's

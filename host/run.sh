@@ -5,6 +5,7 @@
 # RSS before and after, the re-read time, and a plot of RSS over time.
 # `make bench`: the same boots, measured for P1-P3 (host/demo.py).
 # `make bench-hotpath`: P2 alone, one short boot per page_states= mode.
+# `make bench-zpool`: P4 alone, the zswap allocators in one boot.
 # `make shell`: the run guest with an interactive shell.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"

@@ -756,22 +756,47 @@ static void read_zbud_rs(unsigned long long *counts)
 	}
 }
 
+/* Pageblocks of the unmovable type, summed over zones (/proc/pagetypeinfo). */
+static long unmovable_blocks(void)
+{
+	FILE *f = fopen("/proc/pagetypeinfo", "r");
+	char line[512];
+	bool counts = false;
+	long sum = 0, n;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Number of blocks type", 21)) {
+			counts = true;
+			continue;
+		}
+		if (counts && sscanf(line, "Node %*d, zone %*s %ld", &n) == 1)
+			sum += n;
+		else if (counts)
+			break;
+	}
+	fclose(f);
+	return sum;
+}
+
 /*
  * The fragmentation scenario of the zswap_compaction kselftest on @zpool:
  * a ballast above, ZPOOL_MIB MiB below pushed to zswap, every other page
  * freed, the ballast freed (whole, or all but a page in each 4 MiB block
  * if @thin; zswap_pattern.h), memory compacted, every page checked.
  * Reports, as @zpool_@variant_KEY: pages migrated and compaction's
- * isolations, the free blocks of order 4, 8 and 10 before and after
- * compaction, where the ballast and the area sat (mean physical MiB), and
- * zbud_rs's counters.  Returns the wrong pages.
+ * isolations, the free blocks of order 4, 8 and 10, the free pages and the
+ * unmovable pageblocks before and after compaction, where the ballast and
+ * the area sat (mean physical MiB), and zbud_rs's counters.  Returns the
+ * wrong pages.
  */
 static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 {
 	size_t pages = (size_t)ZPOOL_MIB << 8, len = pages << 12, ballast_len, kept = 0;
 	unsigned long long zr0[ZBUD_RS_COUNTERS], zr[ZBUD_RS_COUNTERS], stored;
 	bool zbud_rs = !strcmp(zpool, "zbud_rs");
-	long migrated, isolated, area_mib, ballast_mib;
+	long migrated, isolated, area_mib, ballast_mib, ub0, ub1;
 	struct zswap_high_order h0, h1;
 	char *ballast, *p;
 	size_t i, bad;
@@ -796,6 +821,7 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 	}
 	if (zswap_high_order(&h0))
 		die("/proc/buddyinfo");
+	ub0 = unmovable_blocks();
 	if (zbud_rs)
 		read_zbud_rs(zr0);
 	migrated = read_vmstat("pgmigrate_success");
@@ -808,6 +834,7 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 		read_zbud_rs(zr);
 	if (zswap_high_order(&h1))
 		die("/proc/buddyinfo");
+	ub1 = unmovable_blocks();
 	bad = zswap_check_area(p, pages, true);
 
 #define FRAG_RESULT(key, fmt, value) \
@@ -825,6 +852,10 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 	FRAG_RESULT("order4", "%llu", h1.order4);
 	FRAG_RESULT("order8", "%llu", h1.order8);
 	FRAG_RESULT("order10", "%llu", h1.order10);
+	FRAG_RESULT("free_pages_before", "%llu", h0.free);
+	FRAG_RESULT("free_pages", "%llu", h1.free);
+	FRAG_RESULT("unmovable_blocks_before", "%ld", ub0);
+	FRAG_RESULT("unmovable_blocks", "%ld", ub1);
 	if (zbud_rs) {
 		FRAG_RESULT("pool_pages", "%llu", zr0[0]);
 		FRAG_RESULT("isolated", "%llu", zr[1] - zr0[1]);
@@ -840,30 +871,49 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 }
 
 /*
+ * How often the fragmentation scenario runs on each allocator: what it
+ * leaves of high order depends on where the ballast and the pool happen
+ * to sit, which moves by tens of blocks from one run to the next.
+ */
+#define ZPOOL_ROUNDS 5
+
+/*
  * P4: zswap on zbud_rs, zbud and zsmalloc in turn, in one boot: store and
- * load throughput and bytes per stored page, then the fragmentation
- * scenario with the ballast freed whole and thinned.  Proactive compaction
- * is off meanwhile, so that compaction runs when asked, and only then;
- * zswap's knobs are put back afterwards.  Exits non-zero if a page read
- * back wrong.
+ * load throughput and bytes per stored page, then ZPOOL_ROUNDS rounds of
+ * the fragmentation scenario, with the ballast freed whole and thinned,
+ * each round starting with the next allocator, so that none always runs
+ * after the same one.  Proactive compaction is off meanwhile, so that
+ * compaction runs when asked, and only then; zswap's knobs are put back
+ * afterwards.  Exits non-zero if a page read back wrong.
  */
 static int zpool_bench(void)
 {
 	static const char * const zpools[] = { "zbud_rs", "zbud", "zsmalloc" };
-	char zpool[64], enabled[8];
-	size_t bad = 0, i;
+	const size_t n = ARRAY_SIZE(zpools);
+	char zpool[64], enabled[8], variant[16];
+	size_t bad = 0, i, round;
 	int proactiveness;
 
 	if (read_line(ZSWAP_PARAM "zpool", zpool, sizeof(zpool)) ||
 	    read_line(ZSWAP_PARAM "enabled", enabled, sizeof(enabled)))
 		die("zswap (CONFIG_ZSWAP)");
 	proactiveness = zswap_set_proactiveness(0);
-	for (i = 0; i < ARRAY_SIZE(zpools); i++) {
+	for (i = 0; i < n; i++) {
 		zpool_use(zpools[i]);
 		bad += zpool_throughput(zpools[i]);
-		bad += zpool_fragment(zpools[i], "whole", false);
-		bad += zpool_fragment(zpools[i], "thin", true);
-		fflush(stdout);
+	}
+	printf("GPH-RESULT zpool_rounds %d\n", ZPOOL_ROUNDS);
+	for (round = 0; round < ZPOOL_ROUNDS; round++) {
+		for (i = 0; i < n; i++) {
+			const char *z = zpools[(round + i) % n];
+
+			zpool_use(z);
+			snprintf(variant, sizeof(variant), "whole%zu", round);
+			bad += zpool_fragment(z, variant, false);
+			snprintf(variant, sizeof(variant), "thin%zu", round);
+			bad += zpool_fragment(z, variant, true);
+			fflush(stdout);
+		}
 	}
 	write_line(ZSWAP_PARAM "zpool", zpool);
 	write_line(ZSWAP_PARAM "enabled", enabled);

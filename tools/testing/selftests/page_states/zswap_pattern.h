@@ -358,11 +358,11 @@ static inline int zswap_set_proactiveness(int value)
 /*
  * Free memory in blocks of high order, from /proc/buddyinfo summed over
  * every zone: blocks of order 4 or more, counted in order-4 blocks (a free
- * block of order k is 2^(k-4) of them), the same for order 8, and the free
- * blocks of the highest order, 10.
+ * block of order k is 2^(k-4) of them), the same for order 8, the free
+ * blocks of the highest order, 10, and all free pages.
  */
 struct zswap_high_order {
-	unsigned long long order4, order8, order10;
+	unsigned long long order4, order8, order10, free;
 };
 
 /* Free blocks of order @j or more, in blocks of order @j. */
@@ -406,6 +406,7 @@ static inline int zswap_buddyinfo(struct zswap_high_order *h)
 	h->order4 = zswap_blocks(count, 4);
 	h->order8 = zswap_blocks(count, 8);
 	h->order10 = zswap_blocks(count, 10);
+	h->free = zswap_blocks(count, 0);
 	return 0;
 }
 
@@ -432,6 +433,8 @@ static inline int zswap_high_order(struct zswap_high_order *h)
 			h->order8 = now.order8;
 		if (now.order10 > h->order10)
 			h->order10 = now.order10;
+		if (now.free > h->free)
+			h->free = now.free;
 	}
 	return 0;
 }
