@@ -1,5 +1,5 @@
 # GPH front door.  Everything is built in .cache/ (ignored by git).
-.PHONY: all run bench bench-hotpath bench-zpool check shell series series-build deps tree clean help
+.PHONY: all run bench bench-hotpath bench-zpool bench-compare check shell series series-build deps tree clean help
 
 all: run
 
@@ -9,6 +9,7 @@ help:
 	@echo "make bench         P1-P3: memory returned, hot-path overhead, coverage"
 	@echo "make bench-hotpath P2 alone, with page_states=off, unused and volatile"
 	@echo "make bench-zpool   P4 alone: zswap on zbud_rs, zbud and zsmalloc"
+	@echo "make bench-compare GPH against drop_caches, ballooning and DAMON_RECLAIM"
 	@echo "make check         every test: host checks, KUnit, kselftests"
 	@echo "make shell         boot the guest with an interactive shell"
 	@echo "make series        the project as a patch series, checkpatch'ed"
@@ -26,6 +27,9 @@ bench-hotpath:
 
 bench-zpool:
 	@host/run.sh zpool
+
+bench-compare:
+	@host/run.sh compare
 
 shell:
 	@host/run.sh shell

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build one of the guest kernels, out of tree, in .cache/build-KIND.
-#   KIND=run:   configs/base.config
+#   KIND=run:   configs/base.config + configs/run.config
 #   KIND=check: configs/base.config + configs/check.config
 # The configuration is regenerated only when a fragment changed; the build
 # itself is always incremental.
@@ -9,7 +9,7 @@ set -euo pipefail
 
 kind=${1:?usage: build-kernel.sh run|check}
 case "$kind" in
-run) fragments=("$GPH_ROOT/configs/base.config") ;;
+run) fragments=("$GPH_ROOT/configs/base.config" "$GPH_ROOT/configs/run.config") ;;
 check) fragments=("$GPH_ROOT/configs/base.config" "$GPH_ROOT/configs/check.config") ;;
 *) die "unknown kernel kind '$kind' (run or check)" ;;
 esac

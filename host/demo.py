@@ -17,11 +17,15 @@ depend on what else the host is doing.
   demo.py bench  the same boots, with page_states=off for the first, plus
                  the hot-path timings, and in the first boot zswap on each
                  zpool allocator; prints P1, P2, P3 and P4 as ratios of
-                 figures from this one run
+                 figures from this one run; then the boots of compare
   demo.py hotpath  P2 alone, in seconds: the hot-path timings with
                  page_states=off, unused and volatile, as ratios to off
   demo.py zpool  P4 alone: the bench's zswap boot (page_states=off) with
                  only its zpool phase
+  demo.py compare  GPH against what users do instead (free page reporting
+                 alone, with drop_caches, with balloon inflation, with
+                 DAMON_RECLAIM; GPH with the emulated and the ESSA host): a
+                 boot each, for half the files needed back and all of them
 """
 
 import argparse
@@ -52,6 +56,16 @@ def rss_kib(pid):
     return None
 
 
+def cpu_seconds(pid):
+    """The CPU time QEMU has used, user and system, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def guest_ram_kib(pid, mib):
     """The resident part of the mapping that backs the guest's RAM (the one
     anonymous mapping of exactly the guest's size), KiB: what the host gets
@@ -74,9 +88,12 @@ def guest_ram_kib(pid, mib):
 class Boot:
     """One boot of the guest in one mode, with what it measured."""
 
-    def __init__(self, label, mode, scenario, mib, qemu=None):
+    def __init__(self, label, mode, scenario, mib, qemu=None, append=(), qmp=False):
         self.label, self.mode, self.scenario = label, mode, scenario
         self.mib = mib
+        self.append = list(append)  # more kernel parameters
+        self.want_qmp = qmp         # a QMP socket without CMMA (the balloon)
+        self.request = None         # (seconds, QEMU's CPU seconds) at the request
         # With `qemu`, the QEMU of host/qemu, with cmm=on: the ESSA backend.
         self.cmm = qemu is not None
         self.qemu = qemu or "qemu-system-s390x"
@@ -89,6 +106,8 @@ class Boot:
         self.results = {}   # (phase, key) -> value
         self.phase = None
         self.start = None
+        self.period = 0.25          # seconds between RSS samples
+        self.cpu_after = None
 
     def on_line(self, line, proc):
         if self.start is None:
@@ -100,17 +119,26 @@ class Boot:
         t = time.monotonic() - self.start
         if words[0] == "GPH-SAMPLE" and len(words) == 2:
             self.marks[words[1]] = (t, rss_kib(proc.pid), guest_ram_kib(proc.pid, MEMORY_MIB))
-            if words[1] == "reread" and self.qmp:
+            if words[1] == "after":
+                self.cpu_after = cpu_seconds(proc.pid)
+            if words[1] == "reread" and self.qmp and self.cmm:
                 self.cmma = self.qmp.cmma_counters()
         elif words[0] == "GPH-PHASE" and len(words) == 2:
             self.phase = words[1]
         elif words[0] == "GPH-HOST-RECLAIM" and self.qmp_path:
-            threading.Thread(target=self.host_reclaim, args=(proc, self.phase),
+            self.request = (t, cpu_seconds(proc.pid))
+            mib = int(words[1]) if len(words) == 2 else MEMORY_MIB
+            threading.Thread(target=self.host_reclaim, args=(proc, self.phase, mib),
                              daemon=True).start()
+        elif words[0] == "GPH-HOST-BALLOON" and len(words) == 2 and self.qmp_path:
+            self.request = (t, cpu_seconds(proc.pid))
+            threading.Thread(target=self.balloon, args=(int(words[1]),), daemon=True).start()
+        elif words[0] in ("GPH-REQUEST", "GPH-NO-REQUEST"):
+            self.request = (t, cpu_seconds(proc.pid))
         elif words[0] == "GPH-RESULT" and len(words) == 3:
             self.results[(self.phase, words[1])] = float(words[2])
 
-    def host_reclaim(self, proc, phase):
+    def host_reclaim(self, proc, phase, mib=MEMORY_MIB):
         """The ESSA host's pressure: one QMP request to QEMU's CMMA host to
         drop everything it may (unused pages first, then volatile ones),
         then the guest RAM mapping's RSS every 20 ms until it has fallen by
@@ -122,7 +150,7 @@ class Boot:
         before = guest_ram_kib(proc.pid, MEMORY_MIB)
         goal = 0.9 * self.mib * 1024
         start = time.monotonic()
-        self.qmp.qom_set(CMMA_PATH, "reclaim-mib", MEMORY_MIB)
+        self.qmp.qom_set(CMMA_PATH, "reclaim-mib", mib)
         while time.monotonic() - start < 8:
             now = guest_ram_kib(proc.pid, MEMORY_MIB)
             if now is not None and before - now >= goal:
@@ -131,24 +159,31 @@ class Boot:
             time.sleep(0.02)
         reclaim["counters"] = self.qmp.cmma_counters()
 
+    def balloon(self, mib):
+        """virtio-balloon inflation by the host: the guest gives up @mib MiB."""
+        if self.qmp is None:
+            self.qmp = Qmp(self.qmp_path)
+        self.qmp.command("balloon", value=(MEMORY_MIB - mib) << 20)
+
     def sample(self, proc):
         while proc.poll() is None:
             rss = rss_kib(proc.pid)
             if rss is not None:
                 self.samples.append((time.monotonic() - self.start, rss))
-            time.sleep(0.25)
+            time.sleep(self.period)
 
     def run(self, kernel, initrd, disk):
-        name = f"{self.scenario}-{self.mode}" + ("-essa" if self.cmm else "")
+        name = f"{self.scenario}-{self.mode}" + ("-essa" if self.cmm else "") + "".join(
+            "-" + a.split("=", 1)[1] for a in self.append if a.startswith("gph_method="))
         log = os.path.join(CACHE, "logs", f"{name}-console.log")
         essa = self.cmm
-        if essa:
+        if essa or self.want_qmp:
             self.qmp_path = os.path.join(tempfile.mkdtemp(prefix="gph-qmp-"), "qmp.sock")
         args = argparse.Namespace(
             kernel=kernel, initrd=initrd, disk=disk, scenario=self.scenario,
             timeout=1500, memory=MEMORY_MIB, log=log, verbose=False,
             qemu=self.qemu, cmm=essa, qmp=self.qmp_path,
-            append=[f"page_states={self.mode}", f"gph_mib={self.mib}"])
+            append=[f"page_states={self.mode}", f"gph_mib={self.mib}"] + self.append)
         cmd = runner.qemu_command(args)
         # The guest's clock counts instructions: its timings and its CPU
         # time do not depend on what else the host is doing (without it,
@@ -197,7 +232,7 @@ def svg_plot(boots, path):
     w, h, left, bottom, top, right = 800, 420, 70, 50, 30, 60
     tmax = max(s[0] for b in boots for s in b.samples) or 1
     rmax = max(s[1] for b in boots for s in b.samples) / 1024 * 1.1 or 1
-    colours = ["#1f77b4", "#d62728", "#2ca02c"]
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
     def x(t):
         return left + (w - left - right) * t / tmax
@@ -409,9 +444,92 @@ def essa_report(essa, emulated, mib):
         f"{k[5:]} {v}" for k, v in after.items() if k.startswith("essa-")))
 
 
+# make bench-compare: what users do instead of GPH, on the same kernel,
+# image and workload.  (gph_method, row, page_states mode, needs CMMA)
+COMPARE = [("fpr", "free page reporting alone", "off", False),
+           ("dropcache", "+ drop_caches in the guest", "off", False),
+           ("balloon", "+ balloon inflation by the host", "off", False),
+           ("damon", "+ DAMON_RECLAIM", "off", False),
+           ("gph", "GPH, emulated host", "volatile", False),
+           ("essa", "GPH, ESSA host", "volatile", True)]
+
+
+def time_to_90(boot):
+    """Seconds from the request until QEMU's RSS had fallen by 90% of what
+    it fell by at the 'after' sample; None when it fell by less than 1 MiB."""
+    t0, _ = boot.request
+    before, after = boot.mark("before"), boot.mark("after")
+    if before - after < 1024:
+        return None
+    goal = before - 0.9 * (before - after)
+    for t, rss in boot.samples:
+        if t >= t0 and rss <= goal:
+            return t - t0
+    return None
+
+
+def compare(args):
+    """One boot per method and need; one table, a CSV and a plot."""
+    header = ["need MiB", "method", "returned MiB (RAM map)", "QEMU RSS MiB",
+              "90% after s", "guest CPU ms", "QEMU CPU s", "cache lost MiB",
+              "re-read s", "mismatches"]
+    rows, notes = [], []
+    os.makedirs(os.path.join(CACHE, "bench"), exist_ok=True)
+    for need in args.need:
+        boots = []
+        for method, label, mode, cmma in COMPARE:
+            if cmma and not args.qemu_cmma:
+                continue
+            b = Boot(label, mode, "compare", args.mib, args.qemu_cmma if cmma else None,
+                     append=[f"gph_method={method}", f"gph_need_mib={need}"],
+                     qmp=method == "balloon")
+            b.period = 0.05
+            b.run(args.kernel, args.initrd, args.disk)
+            boots.append(b)
+            fell = time_to_90(b)
+            bad = b.result("reread", "mismatches")
+            rows.append([need, label, f"{b.returned_mib(2):.1f}", f"{b.returned_mib(1):.1f}",
+                         f"{fell:.2f}" if fell is not None else "-",
+                         f"{b.result('reclaim', 'cpu_us') / 1e3:.1f}",
+                         f"{b.cpu_after - b.request[1]:.2f}",
+                         f"{b.result('reread', 'read_kib') / 1024:.0f}",
+                         f"{b.result('reread', 'read_ms') / 1000:.2f}", f"{bad:.0f}"])
+            if bad:
+                sys.exit(f"error: {label}: the re-read found {bad:.0f} wrong words")
+            if method == "damon":
+                notes.append(f"DAMON_RECLAIM, need {need} MiB: it tried"
+                             f" {b.result('reclaim', 'damon_nr_reclaim_tried_regions'):.0f}"
+                             f" regions and reclaimed"
+                             f" {b.result('reclaim', 'damon_bytes_reclaimed_regions') / 2**20:.0f}"
+                             f" MiB in the window")
+        svg_plot(boots, os.path.join(CACHE, "bench", f"compare-need{need}.svg"))
+    csv = os.path.join(CACHE, "bench", "compare.csv")
+    with open(csv, "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(str(c) for c in r) + "\n")
+    print()
+    print(f"The alternatives: the guest holds {args.mib} MiB of clean page cache, and the"
+          f" host needs some back.  'returned': the fall of the guest RAM mapping's RSS;"
+          f" '90% after': seconds from the request until QEMU's RSS had fallen by 90% of"
+          f" that; guest CPU: the 6 s after the request less the 6 s before; QEMU CPU:"
+          f" user and system from the request to 11 s after it; 'cache lost': what the"
+          f" re-read had to read from the disk again:")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for r in [header] + rows:
+        print("  " + "  ".join(str(c).rjust(w) if i != 1 else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+    for n in notes:
+        print(f"  {n}")
+    print(f"table: {csv}; RSS over time: .cache/bench/compare-need*.svg")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["run", "bench", "hotpath", "zpool"])
+    p.add_argument("what", choices=["run", "bench", "hotpath", "zpool", "compare"])
+    p.add_argument("--need", type=int, action="append",
+                   help="MiB the host needs back, for compare (default: half the files,"
+                   " then all of them)")
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk", required=True)
@@ -422,6 +540,10 @@ def main():
 
     if args.what == "hotpath":
         hotpath(args)
+        return
+    if args.what == "compare":
+        args.need = args.need or [args.mib // 2, args.mib]
+        compare(args)
         return
     if args.what == "zpool":
         boot = Boot("zswap allocators", "off", "zpool", args.mib)
@@ -530,6 +652,8 @@ def main():
               f" {b.result('swapcoverage', 'swap_cache_pages'):.0f} pages, counted as the guest"
               f" read them from swap again)")
     zpool_report(fpr)
+    args.need = args.need or [args.mib // 2, args.mib]
+    compare(args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 # `make bench`: the same boots, measured for P1-P3 (host/demo.py).
 # `make bench-hotpath`: P2 alone, one short boot per page_states= mode.
 # `make bench-zpool`: P4 alone, the zswap allocators in one boot.
+# `make bench-compare`: GPH against what users do instead, a boot each.
 # `make shell`: the run guest with an interactive shell.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"

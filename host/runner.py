@@ -354,7 +354,8 @@ def main():
     p.add_argument("--kernel", required=True)
     p.add_argument("--initrd", required=True)
     p.add_argument("--disk")
-    p.add_argument("--scenario", default="run", choices=["run", "check", "shell"])
+    p.add_argument("--scenario", default="run",
+                   choices=["run", "check", "shell", "bench", "hotpath", "zpool", "compare"])
     p.add_argument("--mode", choices=MODES, help="boot with page_states=MODE "
                    "(essa: volatile, on --qemu with cmm=on)")
     p.add_argument("--qemu", default="qemu-system-s390x",

@@ -540,6 +540,9 @@ static double busy_us(void)
 	return busy;
 }
 
+/* What cpu-cost writes to the console right before a request to a file. */
+#define GPH_REQUEST "GPH-REQUEST"
+
 /*
  * The same as /proc/stat counts it (user, nice, system, irq, softirq), in
  * ms: USER_HZ ticks of 10 ms, each field rounded on its own.
@@ -563,10 +566,13 @@ static double stat_busy_ms(void)
  * the cost fell: the writer, kworkers, or nowhere when a hypervisor does
  * the work. The window before writes a console line as long as @text, so
  * that a request written to the console costs nothing of its own; the
- * windows differ only by what the write sets off.
+ * windows differ only by what the write sets off.  A request written to
+ * a file is announced on the console first (GPH_REQUEST, which the host
+ * times the reclaim from), and the window before writes as much there.
  */
 static int cpu_cost(int secs, const char *file, const char *text)
 {
+	bool console = !strcmp(file, "/dev/console");
 	double u0, u1, u2, b0, b1, b2, t0, t1, t2, scale;
 	int fd;
 
@@ -579,10 +585,17 @@ static int cpu_cost(int secs, const char *file, const char *text)
 	fd = open("/dev/console", O_WRONLY);
 	if (fd >= 0) {
 		dprintf(fd, "%*s\n", (int)strlen(text), "GPH: idle window");
+		if (!console)
+			dprintf(fd, "%*s\n", (int)strlen(GPH_REQUEST), "GPH: idle");
 		close(fd);
 	}
 	sleep(secs);
 	u1 = busy_us(), b1 = stat_busy_ms(), t1 = now_ms();
+	fd = console ? -1 : open("/dev/console", O_WRONLY);
+	if (fd >= 0) {
+		dprintf(fd, "%s\n", GPH_REQUEST);
+		close(fd);
+	}
 	fd = open(file, O_WRONLY);
 	if (fd < 0 || dprintf(fd, "%s\n", text) < 0)
 		fprintf(stderr, "GPH: cannot write %s: %s\n", file, strerror(errno));
