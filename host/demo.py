@@ -108,6 +108,7 @@ class Boot:
         self.start = None
         self.period = 0.25          # seconds between RSS samples
         self.cpu_after = None
+        self.failed = None          # why the boot failed, if run(fatal=False)
 
     def on_line(self, line, proc):
         if self.start is None:
@@ -172,7 +173,9 @@ class Boot:
                 self.samples.append((time.monotonic() - self.start, rss))
             time.sleep(self.period)
 
-    def run(self, kernel, initrd, disk):
+    def run(self, kernel, initrd, disk, fatal=True):
+        """Boots; a boot that fails exits, or with @fatal False sets
+        self.failed to why, for the caller to report."""
         name = f"{self.scenario}-{self.mode}" + ("-essa" if self.cmm else "") + "".join(
             "-" + a.split("=", 1)[1] for a in self.append if a.startswith("gph_method="))
         log = os.path.join(CACHE, "logs", f"{name}-console.log")
@@ -196,6 +199,10 @@ class Boot:
               flush=True)
         lines, timed_out, finished, _ = runner.boot(args, cmd, self.on_line)
         found = runner.problems(lines)
+        if not fatal and (timed_out or not finished or found):
+            self.failed = found[0] if found else "no end" if not timed_out else "timeout"
+            print(f"    failed: {self.failed}; see {log}")
+            return
         if timed_out or not finished or found:
             for l in found[:10]:
                 print(f"    {l}")
@@ -484,7 +491,13 @@ def compare(args):
                      append=[f"gph_method={method}", f"gph_need_mib={need}"],
                      qmp=method == "balloon")
             b.period = 0.05
-            b.run(args.kernel, args.initrd, args.disk)
+            # A method may fail the guest (the balloon can leave it too
+            # little memory): that is a result, and the others still run.
+            b.run(args.kernel, args.initrd, args.disk, fatal=False)
+            if b.failed:
+                rows.append([need, label, "failed"] + ["-"] * (len(header) - 3))
+                notes.append(f"{label}, need {need} MiB: the boot failed: {b.failed}")
+                continue
             boots.append(b)
             fell = time_to_90(b)
             bad = b.result("reread", "mismatches")
