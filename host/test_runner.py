@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Host-side tests of the console judge in runner.py, and of the declared
-list of suites (host/expected-suites) against the sources."""
+"""Host-side tests of the console judge in runner.py, of the declared
+list of suites (host/expected-suites) against the sources, and of the
+figures demo.py derives from its samples."""
 
 import glob
 import os
@@ -323,6 +324,36 @@ class ProblemTest(unittest.TestCase):
             "    ok 1 rust_doctest_kernel_sync_lock_rs_0\n",
         ]
         self.assertEqual(problems(log), [])
+
+
+class CompareTest(unittest.TestCase):
+    """The figures make bench derives from its samples (demo.py)."""
+
+    def boot(self, samples, before, after, request=1.0):
+        import demo
+        b = demo.Boot("x", "off", "compare", 160)
+        b.samples = samples
+        b.marks = {"before": (0.0, before, None), "after": (9.0, after, None)}
+        b.request = (request, 0.0)
+        return b
+
+    def test_median_of_odd_and_even_counts(self):
+        import demo
+        self.assertEqual(3, demo.median([5, 1, 3]))
+        self.assertEqual(2.5, demo.median([4, 1, 3, 2]))
+
+    def test_time_to_90_counts_from_the_request(self):
+        import demo
+        # RSS falls from 200 MiB to 100 MiB; 90% of the fall is at 110 MiB.
+        samples = [(0.5, 50 << 10), (1.5, 150 << 10), (2.0, 111 << 10),
+                   (2.5, 110 << 10), (3.0, 100 << 10)]
+        b = self.boot(samples, 200 << 10, 100 << 10)
+        self.assertEqual(1.5, demo.time_to_90(b))
+
+    def test_time_to_90_is_none_without_a_fall(self):
+        import demo
+        b = self.boot([(2.0, 200 << 10)], 200 << 10, (200 << 10) - 512)
+        self.assertIsNone(demo.time_to_90(b))
 
 
 if __name__ == "__main__":
