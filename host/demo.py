@@ -197,7 +197,7 @@ class Boot:
         what = f"page_states={self.mode}" + (", -cpu max,cmm=on" if essa else "")
         print(f"  booting: {self.label} ({what}), console: {log}",
               flush=True)
-        lines, timed_out, finished, _ = runner.boot(args, cmd, self.on_line)
+        lines, _, timed_out, finished, _ = runner.boot(args, cmd, self.on_line)
         found = runner.problems(lines)
         if not fatal and (timed_out or not finished or found):
             self.failed = found[0] if found else "no end" if not timed_out else "timeout"

@@ -36,6 +36,9 @@ WATCHDOG = "GPH-WATCHDOG"
 FAILED_CONTEXT = 20
 # The guest's watchdog reports blocked tasks this long before the timeout.
 WATCHDOG_LEAD = 60
+# A check boot ends with this many of its slowest cases and their seconds,
+# so that a CI log says where a boot's time went.
+SLOWEST = 10
 
 # Console lines that mean the kernel is unhealthy, whatever the tests said.
 PROBLEMS = [
@@ -298,9 +301,11 @@ def qemu_command(args):
 
 
 def boot(args, cmd, on_line=None):
-    """Runs the guest; returns (console lines, timed out, finished, elapsed
-    seconds).  `on_line(line, proc)` sees each console line as it comes."""
+    """Runs the guest; returns (console lines, the seconds since the start
+    at which each came, timed out, finished, elapsed seconds).
+    `on_line(line, proc)` sees each console line as it comes."""
     lines = []
+    stamps = []
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -309,6 +314,7 @@ def boot(args, cmd, on_line=None):
     def pump():
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace")
+            stamps.append(time.monotonic() - start)
             lines.append(line)
             if on_line:
                 on_line(line, proc)
@@ -332,7 +338,7 @@ def boot(args, cmd, on_line=None):
     if log:
         log.close()
     finished = not timed_out and any(DONE in l for l in lines)
-    return lines, timed_out, finished, time.monotonic() - start
+    return lines, stamps[:len(lines)], timed_out, finished, time.monotonic() - start
 
 
 def judge_lines(results, lines):
@@ -347,6 +353,27 @@ def judge_lines(results, lines):
             since_verdict = []
         elif line.strip():
             since_verdict.append(line.rstrip())
+
+
+def case_seconds(lines, stamps):
+    """[(seconds, case)] for every case result on the console: the time
+    from the verdict (or suite header) before it to its own verdict."""
+    results = Results()
+    times = []
+    since = 0.0
+    for line, at in zip(lines, stamps):
+        header, known = results._header, len(results.cases)
+        if results.feed(line):
+            label = line.strip()
+            if len(results.cases) > known:
+                suite, name, _ = results.cases[-1]
+                suite = suite or header
+                label = suite if suite_name(name) == suite else f"{suite}: {name}"
+            times.append((at - since, label))
+            since = at
+        elif results._header != header:
+            since = at
+    return times
 
 
 def main():
@@ -395,7 +422,7 @@ def main():
         os.execvp(cmd[0], cmd)
 
     watch = CmmaWatch(args.qmp, CMMA_PERIOD_MS) if args.qmp else None
-    lines, timed_out, finished, elapsed = boot(args, cmd)
+    lines, stamps, timed_out, finished, elapsed = boot(args, cmd)
     results = Results()
     for verdict, logged in judge_lines(results, lines):
         print(f"FAILED: {verdict}")
@@ -436,6 +463,10 @@ def main():
     elif args.scenario == "check" and len(results.passed) < 3:
         print("error: no test ran")
         results.failed.append("tests ran")
+    if args.scenario == "check":
+        print("slowest cases, seconds:")
+        for seconds, case in sorted(case_seconds(lines, stamps), reverse=True)[:SLOWEST]:
+            print(f"  {seconds:6.0f}  {case}")
     print(f"guest: {args.scenario} took {elapsed:.0f}s"
           + (f", console in {args.log}" if args.log else ""))
     if args.scenario == "check" or results.failed:

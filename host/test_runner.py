@@ -9,8 +9,8 @@ import re
 import tempfile
 import unittest
 
-from runner import (FAILED_CONTEXT, MODES, Results, judge_lines, judge_suites,
-                    kselftests, problems, read_expected, watchdog_at)
+from runner import (FAILED_CONTEXT, MODES, Results, case_seconds, judge_lines,
+                    judge_suites, kselftests, problems, read_expected, watchdog_at)
 
 HOST = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HOST)
@@ -95,6 +95,16 @@ class KtapTest(unittest.TestCase):
         (verdict, logged), = judge_lines(Results(), lines)
         self.assertEqual(FAILED_CONTEXT, len(logged))
         self.assertEqual("# # line %d" % (3 * FAILED_CONTEXT - 1), logged[-1])
+
+    def test_times_each_case_from_the_verdict_or_header_before(self):
+        lines = KSELFTEST.splitlines(keepends=True)
+        # Line i came at 10 * i seconds.
+        times = case_seconds(lines, [10.0 * i for i in range(len(lines))])
+        self.assertEqual(times, [
+            (40.0, "page_states:page_states_sysfs: global.backend_is_reported"),
+            (10.0, "page_states:page_states_sysfs: global.attributes_reject_writes"),
+            (10.0, "page_states:no_tap_output"),
+        ])
 
     def test_strips_printk_timestamps(self):
         r = feed("[    1.234567]     ok 1 case_a\n[    1.3] ok 1 suite_a\n")
