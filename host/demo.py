@@ -456,7 +456,7 @@ def essa_report(essa, emulated, mib):
 COMPARE = [("fpr", "free page reporting alone", "off", False),
            ("dropcache", "+ drop_caches in the guest", "off", False),
            ("balloon", "+ balloon inflation by the host", "off", False),
-           ("damon", "+ DAMON_RECLAIM", "off", False),
+           ("damon", "+ DAMON_RECLAIM's scheme", "off", False),
            ("gph", "GPH, emulated host", "volatile", False),
            ("essa", "GPH, ESSA host", "volatile", True)]
 
@@ -475,11 +475,22 @@ def time_to_90(boot):
     return None
 
 
+def working_set(boot):
+    """The working set's pass in the 6 s before the request (median) and
+    in the 6 s after it (mean, and the longest), in ms of the guest's
+    clock: 'before > after (longest)'."""
+    r = boot.results
+    if ("reclaim", "ws_before_ms") not in r or ("reclaim", "ws_after_ms") not in r:
+        return "-"
+    return (f"{r[('reclaim', 'ws_before_ms')]:.0f} > {r[('reclaim', 'ws_after_ms')]:.0f}"
+            f" ({r[('reclaim', 'ws_after_max_ms')]:.0f})")
+
+
 def compare(args):
     """One boot per method and need; one table, a CSV and a plot."""
     header = ["need MiB", "method", "returned MiB (RAM map)", "QEMU RSS MiB",
               "90% after s", "guest CPU ms", "QEMU CPU s", "cache lost MiB",
-              "re-read s", "mismatches"]
+              "re-read s", "working set ms", "mismatches"]
     rows, notes = [], []
     os.makedirs(os.path.join(CACHE, "bench"), exist_ok=True)
     for need in args.need:
@@ -500,20 +511,22 @@ def compare(args):
                 continue
             boots.append(b)
             fell = time_to_90(b)
-            bad = b.result("reread", "mismatches")
+            bad = b.result("reread", "mismatches") + b.result("reclaim", "ws_mismatches")
             rows.append([need, label, f"{b.returned_mib(2):.1f}", f"{b.returned_mib(1):.1f}",
                          f"{fell:.2f}" if fell is not None else "-",
                          f"{b.result('reclaim', 'cpu_us') / 1e3:.1f}",
                          f"{b.cpu_after - b.request[1]:.2f}",
                          f"{b.result('reread', 'read_kib') / 1024:.0f}",
-                         f"{b.result('reread', 'read_ms') / 1000:.2f}", f"{bad:.0f}"])
+                         f"{b.result('reread', 'read_ms') / 1000:.2f}", working_set(b),
+                         f"{bad:.0f}"])
             if bad:
-                sys.exit(f"error: {label}: the re-read found {bad:.0f} wrong words")
+                sys.exit(f"error: {label}: the re-read or the working set found {bad:.0f} wrong words")
             if method == "damon":
-                notes.append(f"DAMON_RECLAIM, need {need} MiB: it tried"
-                             f" {b.result('reclaim', 'damon_nr_reclaim_tried_regions'):.0f}"
-                             f" regions and reclaimed"
-                             f" {b.result('reclaim', 'damon_bytes_reclaimed_regions') / 2**20:.0f}"
+                notes.append(f"DAMON, need {need} MiB: its scheme tried"
+                             f" {b.result('reclaim', 'damon_nr_tried'):.0f} regions"
+                             f" ({b.result('reclaim', 'damon_sz_tried') / 2**20:.0f} MiB)"
+                             f" and paged out"
+                             f" {b.result('reclaim', 'damon_sz_applied') / 2**20:.0f}"
                              f" MiB in the window")
         svg_plot(boots, os.path.join(CACHE, "bench", f"compare-need{need}.svg"))
     csv = os.path.join(CACHE, "bench", "compare.csv")
@@ -527,7 +540,9 @@ def compare(args):
           f" '90% after': seconds from the request until QEMU's RSS had fallen by 90% of"
           f" that; guest CPU: the 6 s after the request less the 6 s before; QEMU CPU:"
           f" user and system from the request to 11 s after it; 'cache lost': what the"
-          f" re-read had to read from the disk again:")
+          f" re-read had to read from the disk again; 'working set': a pass over 16 MiB"
+          f" of other files the guest reads every 200 ms, before the request (median)"
+          f" > after it (mean, and the longest):")
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     for r in [header] + rows:
         print("  " + "  ".join(str(c).rjust(w) if i != 1 else str(c).ljust(w)

@@ -24,6 +24,12 @@
  *                                the guest CPU time that writing TEXT to
  *                                FILE costs in the SECS seconds from the
  *                                write, beyond an idle SECS before it
+ *   gph_workload working-set DIR SECS STOP
+ *                                read DIR's files (as written by write),
+ *                                checking every byte, every 200 ms until
+ *                                STOP exists; then print the pass time
+ *                                in the SECS before cpu-cost's request
+ *                                and in the SECS after it
  *   gph_workload zpool-bench     zswap on each zpool allocator: store and
  *                                load throughput, memory per stored page,
  *                                and what compaction makes of the pool
@@ -123,16 +129,18 @@ static double sys_ms(void)
 	return ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
 }
 
-static int read_files(const char *dir)
+/*
+ * Reads every file write_files() wrote into @dir; returns the words that
+ * did not hold their pattern, and the MiB read in @mib.
+ */
+static size_t check_files(const char *dir, size_t *mib)
 {
 	static uint64_t buf[CHUNK / 8];
-	size_t off, i, bad = 0, mib = 0;
-	unsigned long ios0, sectors0, ios1, sectors1;
-	bool io = disk_reads(dir, &ios0, &sectors0);
-	double start = now_ms(), sys = sys_ms();
+	size_t off, i, bad = 0;
 	char path[256];
 	int idx, fd;
 
+	*mib = 0;
 	for (idx = 0;; idx++) {
 		snprintf(path, sizeof(path), "%s/data.%d", dir, idx);
 		fd = open(path, O_RDONLY);
@@ -145,8 +153,18 @@ static int read_files(const char *dir)
 				bad += buf[i] != pattern(idx, off + i * 8);
 		}
 		close(fd);
-		mib += FILE_MIB;
+		*mib += FILE_MIB;
 	}
+	return bad;
+}
+
+static int read_files(const char *dir)
+{
+	unsigned long ios0, sectors0, ios1, sectors1;
+	bool io = disk_reads(dir, &ios0, &sectors0);
+	double start = now_ms(), sys = sys_ms();
+	size_t mib, bad = check_files(dir, &mib);
+
 	printf("GPH-RESULT read_mib %zu\n", mib);
 	printf("GPH-RESULT read_ms %.0f\n", now_ms() - start);
 	printf("GPH-RESULT sys_ms %.0f\n", sys_ms() - sys);
@@ -570,6 +588,9 @@ static double stat_busy_ms(void)
  * a file is announced on the console first (GPH_REQUEST, which the host
  * times the reclaim from), and the window before writes as much there.
  */
+/* Where cpu-cost leaves the time of its request, for working-set. */
+#define REQUEST_AT "/tmp/gph-request-at"
+
 static int cpu_cost(int secs, const char *file, const char *text)
 {
 	bool console = !strcmp(file, "/dev/console");
@@ -594,6 +615,11 @@ static int cpu_cost(int secs, const char *file, const char *text)
 	fd = console ? -1 : open("/dev/console", O_WRONLY);
 	if (fd >= 0) {
 		dprintf(fd, "%s\n", GPH_REQUEST);
+		close(fd);
+	}
+	fd = open(REQUEST_AT, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		dprintf(fd, "%.3f\n", now_ms());
 		close(fd);
 	}
 	fd = open(file, O_WRONLY);
@@ -654,6 +680,77 @@ static unsigned long long read_count(const char *path)
 		exit(1);
 	}
 	return n;
+}
+
+#define WS_PERIOD_MS 200
+#define WS_PASSES 4096
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A working set the guest keeps using while the host reclaims: every
+ * WS_PERIOD_MS, all of @dir's files are read and checked.  Once @stop
+ * exists, prints the median pass in the @secs before the request that
+ * cpu-cost recorded in REQUEST_AT, and the mean and the longest pass
+ * that started in the @secs after it: what the method cost a workload
+ * that kept running.
+ */
+static int working_set(const char *dir, int secs, const char *stop)
+{
+	static double start[WS_PASSES], took[WS_PASSES];
+	double before[WS_PASSES], at, sum = 0, longest = 0;
+	size_t mib = 0, bad = 0;
+	int n = 0, i, nb = 0, na = 0;
+	char line[64];
+
+	if (secs <= 0) {
+		fprintf(stderr, "gph_workload: working-set: SECS must be a positive number\n");
+		return 2;
+	}
+	while (access(stop, F_OK)) {
+		double t0 = now_ms();
+
+		bad += check_files(dir, &mib);
+		if (!mib) {
+			fprintf(stderr, "gph_workload: working-set: no files in %s\n", dir);
+			return 1;
+		}
+		if (n < WS_PASSES) {
+			start[n] = t0;
+			took[n++] = now_ms() - t0;
+		}
+		usleep(WS_PERIOD_MS * 1000);
+	}
+	if (read_line(REQUEST_AT, line, sizeof(line)) || sscanf(line, "%lf", &at) != 1) {
+		fprintf(stderr, "gph_workload: working-set: no request in %s\n", REQUEST_AT);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (start[i] >= at - secs * 1e3 && start[i] + took[i] <= at)
+			before[nb++] = took[i];
+		if (start[i] >= at && start[i] < at + secs * 1e3) {
+			sum += took[i];
+			longest = took[i] > longest ? took[i] : longest;
+			na++;
+		}
+	}
+	qsort(before, nb, sizeof(before[0]), by_value);
+	printf("GPH-RESULT ws_mib %zu\n", mib);
+	printf("GPH-RESULT ws_passes_before %d\n", nb);
+	printf("GPH-RESULT ws_passes_after %d\n", na);
+	if (nb)
+		printf("GPH-RESULT ws_before_ms %.1f\n", before[nb / 2]);
+	if (na) {
+		printf("GPH-RESULT ws_after_ms %.1f\n", sum / na);
+		printf("GPH-RESULT ws_after_max_ms %.1f\n", longest);
+	}
+	printf("GPH-RESULT ws_mismatches %zu\n", bad);
+	return bad ? 1 : 0;
 }
 
 /* Pushes the @pages pages at @p to swap; returns the ms MADV_PAGEOUT took. */
@@ -951,9 +1048,11 @@ int main(int argc, char **argv)
 		return swap_hold(atoi(argv[2]), argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "cpu-cost"))
 		return cpu_cost(atoi(argv[2]), argv[3], argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "working-set"))
+		return working_set(argv[2], atoi(argv[3]), argv[4]);
 	if (argc == 2 && !strcmp(argv[1], "zpool-bench"))
 		return zpool_bench();
 	fprintf(stderr,
-		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tswap-coverage | swap-hold MIB FLAG | cpu-cost SECS FILE TEXT |\n\t\tzpool-bench\n");
+		"usage: gph_workload write DIR MIB | read DIR | hotpath DIR | coverage |\n\t\tswap-coverage | swap-hold MIB FLAG | cpu-cost SECS FILE TEXT |\n\t\tworking-set DIR SECS STOP | zpool-bench\n");
 	return 2;
 }
