@@ -69,9 +69,8 @@ boot() { # boot MODE TIMEOUT [RUNNER ARGS]: the check kernel in MODE
 	total_skipped=$((total_skipped + skipped))
 }
 # Timeouts, seconds, about twice what each boot takes alone under TCG on
-# two cores: off and unused about two and a half minutes, volatile about
-# 20 (eight of them zswap_compaction, the only boot that runs it), essa
-# about 15.  The whole of make check must stay within CI's 90 minutes,
+# two cores: off and unused about two minutes, volatile about 22 (eight
+# of them zswap_compaction, the only boot that runs it), essa about 15.  The whole of make check must stay within CI's 90 minutes,
 # builds included; each boot's slowest cases are printed to keep it so.
 boot off 600 --append page_poison=1
 boot unused 600 --append page_poison=1
