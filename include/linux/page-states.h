@@ -94,6 +94,7 @@ DECLARE_STATIC_KEY_FALSE(page_states_volatile_key);
 /* Between the core's C glue (mm/page_states/glue.c) and its Rust side. */
 int page_states_parse_mode(const char *value);
 int page_states_parse_discard_faults(const char *value);
+bool page_states_folio_clear_young(struct folio *folio);
 void page_states_host_tick(struct work_struct *work);
 void page_states_enable_volatile_hooks(void);
 /* s390's program check 0x1a: discard @folio, whose reference is handed over. */

@@ -5,16 +5,20 @@
  * read, the boot parameter, the emulated host's periodic work, a walk of
  * the free pages, a page cache lookup without the core's hook, the
  * removal of a folio from the swap cache, whether a file's mappings see
- * writes, and the write fault hooks' folio handling.  Everything else is
- * in the Rust core (page_states.rs).
+ * writes, the write fault hooks' folio handling, and the accessed bits of
+ * a folio's mappings for the emulated host.  Everything else is in the
+ * Rust core (page_states.rs).
  */
 #include <linux/backing-dev.h>
 #include <linux/init.h>
 #include <linux/jump_label.h>
 #include <linux/mm.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mmzone.h>
+#include <linux/page_idle.h>
 #include <linux/page-states.h>
 #include <linux/pagemap.h>
+#include <linux/rmap.h>
 #include <linux/swap.h>
 #include <linux/workqueue.h>
 
@@ -208,4 +212,45 @@ bool __page_states_write_pte(struct vm_fault *vmf, pte_t pte)
 	if (!folio_test_dirty(folio))
 		folio_mark_dirty(folio);
 	return true;
+}
+
+static bool page_states_clear_young_one(struct folio *folio,
+					struct vm_area_struct *vma,
+					unsigned long address, void *arg)
+{
+	DEFINE_FOLIO_VMA_WALK(pvmw, folio, vma, address, 0);
+	bool *young = arg;
+
+	while (page_vma_mapped_walk(&pvmw)) {
+		/* The emulated host only takes small folios: no PMD maps one. */
+		if (pvmw.pte &&
+		    ptep_clear_young_notify(vma, pvmw.address, pvmw.pte))
+			*young = true;
+	}
+	return true;
+}
+
+/*
+ * Clears the accessed bits of the page table entries that map the locked
+ * @folio, in secondary MMUs too (through the MMU notifiers), and tells
+ * whether any was set: what the emulated host sees of the accesses
+ * through mappings, as a hypervisor sees its own page tables' bits.  An
+ * access it finds is kept for reclaim in PG_young, which
+ * folio_referenced() counts as one, so that the host's looks take nothing
+ * from the guest's LRU decisions.
+ */
+bool page_states_folio_clear_young(struct folio *folio)
+{
+	bool young = false;
+	struct rmap_walk_control rwc = {
+		.rmap_one = page_states_clear_young_one,
+		.arg = &young,
+	};
+
+	if (WARN_ON_ONCE(!folio_test_locked(folio)) || !folio_mapped(folio))
+		return false;
+	rmap_walk(folio, &rwc);
+	if (young)
+		folio_set_young(folio);
+	return young;
 }

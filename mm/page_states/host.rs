@@ -5,7 +5,8 @@
 //! raises an operation exception on ESSA; KVM would hand back zero pages
 //! instead of raising discard faults).
 //!
-//! Its model is the [`Table`].  Under pressure it discards volatile pages:
+//! Its model is the [`Table`].  Under pressure it discards volatile pages,
+//! those the guest has not used lately first (see [`discard`]):
 //!
 //! 1. It takes the page's folio lock without waiting, as a hypervisor
 //!    never waits on its guest; a folio the guest is working on is
@@ -41,7 +42,7 @@ use crate::{
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     bindings,
-    mm::folio::{Folio, UnmapMlocked},
+    mm::folio::{Folio, FolioLockGuard, UnmapMlocked},
     prelude::*,
     types::ARef,
 };
@@ -117,13 +118,22 @@ impl Batch {
 }
 
 /// Discards up to `max_pages` volatile pages; returns how many it did.
+///
+/// It takes the pages the guest has not used lately, as a host that
+/// evicts its least recently used pages does, with the clock algorithm:
+/// the scan goes round the table from where the last one stopped, takes
+/// each page that the guest has not used since the host last looked at
+/// it, and looks at the others (see [`used_since_last_look`]).  It goes
+/// round at most twice, so that a request is met as long as there are
+/// volatile pages to take: the second round takes those that the guest
+/// did not use since the first looked.
 pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
     let len = core.table.len();
     let start = CURSOR.load(Ordering::Relaxed) % len.max(1);
     let mut done = 0;
     let mut pfn = start;
     let mut batch = Batch::new();
-    for _ in 0..len {
+    for _ in 0..2 * len {
         if done == max_pages {
             break;
         }
@@ -153,15 +163,9 @@ pub(crate) fn discard(core: Core, max_pages: usize) -> usize {
 /// A swap-cache folio stays in the swap cache: the guest's next lookup
 /// finds it discarded and reads its swap slot again.
 fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
-    // SAFETY: the table said a folio was made volatile at `pfn`, so `pfn`
-    // has a `struct page`, and the memory map is never freed (the core
-    // excludes memory hot-remove).
-    let page = unsafe { bindings::pfn_to_page(pfn as _) };
-    // SAFETY: `page` is in the memory map.
-    let folio = unsafe { Folio::try_get_page(page) }?;
-    if folio.test_large() || folio.pfn() != pfn {
-        return None;
-    }
+    let folio = small_folio_at(pfn)?;
+    // A small folio is its page.
+    let page = folio.as_raw().cast::<bindings::page>();
     let locked = folio.try_lock()?;
     let swap_cache = locked.test_swapcache();
     if (locked.address_space().is_none() && !swap_cache)
@@ -170,6 +174,7 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
         || locked.test_writeback()
         || locked.test_private()
         || locked.test_mlocked()
+        || used_since_last_look(&locked)
     {
         return None;
     }
@@ -217,6 +222,61 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     Some(folio)
 }
 
+/// The folio of page frame `pfn`, with a reference, if it is a small one:
+/// the host takes pages, and a large folio is not one.
+fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {
+    // SAFETY: the table said a folio was made volatile at `pfn`, so `pfn`
+    // has a `struct page`, and the memory map is never freed (the core
+    // excludes memory hot-remove).
+    let page = unsafe { bindings::pfn_to_page(pfn as _) };
+    // SAFETY: `page` is in the memory map.
+    let folio = unsafe { Folio::try_get_page(page) }?;
+    (!folio.test_large() && folio.pfn() == pfn).then_some(folio)
+}
+
+/// Whether the guest used the locked folio since the host last looked at
+/// it; marks it, so that the next look can tell again.
+///
+/// A hypervisor sees its guest's accesses in referenced bits that it
+/// clears and reads back (s390's storage keys, the accessed bits of its
+/// own page tables).  The emulated host sees two such bits: the folio's
+/// idle mark, which reads and writes through the page cache clear
+/// ([`Folio::test_idle`]), and the accessed bits of the page table
+/// entries that map the folio, which it clears here and leaves in
+/// `PG_young` for the guest's reclaim (`page_states_folio_clear_young()`).
+/// An access between the test and the set of the idle mark is missed: the
+/// page only looks older than it is, which costs a refault, not data.
+fn used_since_last_look(locked: &FolioLockGuard<'_>) -> bool {
+    // SAFETY: we hold the folio lock, as the walk of its mappings needs.
+    let young =
+        locked.mapped() && unsafe { bindings::page_states_folio_clear_young(locked.as_raw()) };
+    let idle = locked.test_idle();
+    locked.set_idle();
+    young || !idle
+}
+
+/// Looks at every volatile page once (see [`used_since_last_look`])
+/// without discarding any, so that a later discard can tell the pages the
+/// guest uses from the others.
+fn age(core: Core) {
+    for pfn in 0..core.table.len() {
+        let entry = core.table.get(pfn);
+        if matches!(entry.usage(), Usage::Volatile | Usage::PotVolatile)
+            && entry.content() == Content::Resident
+        {
+            if let Some(folio) = small_folio_at(pfn) {
+                if let Some(locked) = folio.try_lock() {
+                    used_since_last_look(&locked);
+                }
+            }
+        }
+        if pfn % 4096 == 4095 {
+            // SAFETY: FFI call; the host runs in process context.
+            unsafe { bindings::cond_resched() };
+        }
+    }
+}
+
 /// The folio at `pfn`, which the host holds locked, was clean and became
 /// dirty when the host took its mappings away: a mapping wrote it.  That
 /// is the case potentially volatile pages are for; a volatile one means
@@ -255,11 +315,14 @@ fn resident_pages(core: Core) -> usize {
 }
 
 /// Discards volatile pages until the resident footprint is at most
-/// `target_mib`; returns how many it discarded.
+/// `target_mib`; returns how many it discarded.  Within the target it
+/// looks at every volatile page instead (see [`age`]): every period the
+/// host looks, and discards when it must.
 pub(crate) fn hold_to(core: Core, target_mib: usize) -> usize {
     let resident = resident_pages(core);
     let target = target_mib.saturating_mul(PAGES_PER_MIB);
     if resident <= target {
+        age(core);
         return 0;
     }
     discard(core, resident - target)

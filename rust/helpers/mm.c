@@ -3,6 +3,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
+#include <linux/page_idle.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
@@ -225,3 +226,15 @@ bool rust_helper_mmu_interval_read_retry(struct mmu_interval_notifier *interval_
 	return mmu_interval_read_retry(interval_sub, seq);
 }
 #endif /* CONFIG_MMU_NOTIFIER */
+
+#ifdef CONFIG_PAGE_IDLE_FLAG
+bool rust_helper_folio_test_idle(const struct folio *folio)
+{
+	return folio_test_idle(folio);
+}
+
+void rust_helper_folio_set_idle(struct folio *folio)
+{
+	folio_set_idle(folio);
+}
+#endif /* CONFIG_PAGE_IDLE_FLAG */

@@ -291,6 +291,45 @@ impl Folio {
     }
 }
 
+/// Idle page tracking's mark (`PG_idle`), for observers that want to know
+/// whether a folio was used since they last looked.
+///
+/// Reads and writes through the page cache clear the mark
+/// (`folio_mark_accessed()`), and so does a reverse-map walk that finds a
+/// young page table entry; an access through a page table alone leaves it
+/// until such a walk.  Idle page tracking (`/sys/kernel/mm/page_idle`) and
+/// DAMON's physical address monitoring share the mark: each observer sets
+/// it, and sees whatever cleared it since, whoever set it.
+#[cfg(CONFIG_PAGE_IDLE_FLAG)]
+impl Folio {
+    /// Whether nothing cleared the folio's idle mark since it was set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mm::folio::Folio;
+    ///
+    /// let folio = Folio::alloc(GFP_KERNEL)?;
+    /// assert!(!folio.test_idle());
+    /// folio.set_idle();
+    /// assert!(folio.test_idle());
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn test_idle(&self) -> bool {
+        // SAFETY: by the type invariant the folio is valid.
+        unsafe { bindings::folio_test_idle(self.as_raw()) }
+    }
+
+    /// Sets the folio's idle mark: the next access clears it.
+    #[inline]
+    pub fn set_idle(&self) {
+        // SAFETY: by the type invariant the folio is valid; the flag is
+        // set with an atomic bit operation.
+        unsafe { bindings::folio_set_idle(self.as_raw()) }
+    }
+}
+
 /// A page flag of a folio, for [`FolioFlags::has`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]

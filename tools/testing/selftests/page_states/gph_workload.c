@@ -697,13 +697,16 @@ static int by_value(const void *a, const void *b)
  * WS_PERIOD_MS, all of @dir's files are read and checked.  Once @stop
  * exists, prints the median pass in the @secs before the request that
  * cpu-cost recorded in REQUEST_AT, and the mean and the longest pass
- * that started in the @secs after it: what the method cost a workload
- * that kept running.
+ * that started in the @secs after it, and what those passes read from
+ * the disk (/proc/vmstat's pgpgin while they ran): what the method cost a
+ * workload that kept running.
  */
 static int working_set(const char *dir, int secs, const char *stop)
 {
 	static double start[WS_PASSES], took[WS_PASSES];
+	static long read_kib[WS_PASSES];
 	double before[WS_PASSES], at, sum = 0, longest = 0;
+	long after_kib = 0;
 	size_t mib = 0, bad = 0;
 	int n = 0, i, nb = 0, na = 0;
 	char line[64];
@@ -713,6 +716,7 @@ static int working_set(const char *dir, int secs, const char *stop)
 		return 2;
 	}
 	while (access(stop, F_OK)) {
+		long kib0 = read_vmstat("pgpgin");
 		double t0 = now_ms();
 
 		bad += check_files(dir, &mib);
@@ -722,7 +726,8 @@ static int working_set(const char *dir, int secs, const char *stop)
 		}
 		if (n < WS_PASSES) {
 			start[n] = t0;
-			took[n++] = now_ms() - t0;
+			took[n] = now_ms() - t0;
+			read_kib[n++] = read_vmstat("pgpgin") - kib0;
 		}
 		usleep(WS_PERIOD_MS * 1000);
 	}
@@ -736,6 +741,7 @@ static int working_set(const char *dir, int secs, const char *stop)
 		if (start[i] >= at && start[i] < at + secs * 1e3) {
 			sum += took[i];
 			longest = took[i] > longest ? took[i] : longest;
+			after_kib += read_kib[i];
 			na++;
 		}
 	}
@@ -748,6 +754,7 @@ static int working_set(const char *dir, int secs, const char *stop)
 	if (na) {
 		printf("GPH-RESULT ws_after_ms %.1f\n", sum / na);
 		printf("GPH-RESULT ws_after_max_ms %.1f\n", longest);
+		printf("GPH-RESULT ws_after_read_kib %ld\n", after_kib);
 	}
 	printf("GPH-RESULT ws_mismatches %zu\n", bad);
 	return bad ? 1 : 0;

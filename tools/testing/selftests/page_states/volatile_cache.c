@@ -708,4 +708,68 @@ TEST_F_TIMEOUT(files, rereading_discarded_data_reads_in_large_ios, 200)
 	EXPECT_LE(refault, 2 * cold + 16);
 }
 
+/*
+ * The emulated host takes the pages the guest has not used since it last
+ * looked, as a host that evicts its least recently used pages does: with
+ * the files' pages aged by its periodic policy (a target above the
+ * footprint makes each period a look without a discard), a reader that
+ * keeps three of the four files in use keeps them, and a request of half
+ * of what the fourth has volatile is met from it.  The files are read from the disk
+ * 64 KiB of each in turn, so that their pages interleave in memory and a
+ * host that takes pages in memory order would take three of four from
+ * the files in use; a second read makes them volatile.
+ */
+TEST_F_TIMEOUT(files, host_takes_the_pages_not_used_lately, 200)
+{
+	long total_mib = meminfo_kib("MemTotal") / 1024;
+	long got, refaulted, in_use_lost, idle_lost, offered, mib;
+	size_t bad = 0, poisoned = 0;
+	static char chunk[65536];
+	size_t off;
+	int i;
+
+	if (essa())
+		SKIP(return, "QEMU's CMMA host drops volatile pages in memory order");
+
+	/* Without readahead, each read allocates its own 64 KiB. */
+	for (i = 0; i < NR_FILES; i++)
+		ASSERT_EQ(0, posix_fadvise(self->fd[i], 0, 0, POSIX_FADV_RANDOM));
+	for (off = 0; off < FILE_SIZE; off += sizeof(chunk))
+		for (i = 0; i < NR_FILES; i++)
+			ASSERT_EQ(sizeof(chunk), pread(self->fd[i], chunk, sizeof(chunk), off));
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	/* Not every page read twice is volatile yet: the census says how many. */
+	offered = census("volatile", "resident");
+	mib = offered / NR_FILES / 2 / 256;
+	ASSERT_LE(1, mib) TH_LOG("%ld pages volatile", offered);
+	ASSERT_EQ(0, write_knob("host_target_mib", total_mib));
+	ASSERT_EQ(0, write_knob("host_period_ms", 20));
+	usleep(300000);
+	ASSERT_EQ(0, write_knob("host_period_ms", 0));
+	ASSERT_EQ(0, write_knob("host_target_mib", 0));
+
+	/* Files 1 to 3 are in use; file 0 was last read before the looks. */
+	for (i = 1; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	got = pressure(mib);
+
+	refaulted = read_vmstat("page_states_refaulted");
+	for (i = 1; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	in_use_lost = read_vmstat("page_states_refaulted") - refaulted;
+	refaulted = read_vmstat("page_states_refaulted");
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	idle_lost = read_vmstat("page_states_refaulted") - refaulted;
+	TH_LOG("%ld pages volatile; the host took %ld:", offered, got);
+	TH_LOG("%ld of the files in use, %ld of the file not used", in_use_lost, idle_lost);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+	/* A folio someone holds at that moment stays: most go. */
+	EXPECT_LE(mib * 256 / 2, got);
+	EXPECT_EQ(0, in_use_lost);
+	/* Other page cache nobody used may have gone first. */
+	EXPECT_LE(got / 2, idle_lost);
+}
+
 TEST_HARNESS_MAIN
