@@ -223,8 +223,11 @@ static bool page_states_clear_young_one(struct folio *folio,
 
 	while (page_vma_mapped_walk(&pvmw)) {
 		/* The emulated host only takes small folios: no PMD maps one. */
-		if (pvmw.pte &&
-		    ptep_clear_young_notify(vma, pvmw.address, pvmw.pte))
+		if (WARN_ON_ONCE(!pvmw.pte)) {
+			page_vma_mapped_walk_done(&pvmw);
+			break;
+		}
+		if (ptep_clear_young_notify(vma, pvmw.address, pvmw.pte))
 			*young = true;
 	}
 	return true;
@@ -235,9 +238,15 @@ static bool page_states_clear_young_one(struct folio *folio,
  * @folio, in secondary MMUs too (through the MMU notifiers), and tells
  * whether any was set: what the emulated host sees of the accesses
  * through mappings, as a hypervisor sees its own page tables' bits.  An
- * access it finds is kept for reclaim in PG_young, which
- * folio_referenced() counts as one, so that the host's looks take nothing
- * from the guest's LRU decisions.
+ * access it finds goes where idle page tracking puts one: the idle mark
+ * is cleared, and PG_young keeps the access for reclaim, which
+ * folio_referenced() counts, so that the host's looks take nothing from
+ * the guest's LRU decisions.
+ *
+ * A host never waits for its guest: when a reverse map's lock is held,
+ * the walk gives up and the folio counts as used.  The anon_vma is found
+ * and held by folio_lock_anon_vma_read(), since the folio lock does not
+ * keep a racing munmap from freeing it.
  */
 bool page_states_folio_clear_young(struct folio *folio)
 {
@@ -245,12 +254,18 @@ bool page_states_folio_clear_young(struct folio *folio)
 	struct rmap_walk_control rwc = {
 		.rmap_one = page_states_clear_young_one,
 		.arg = &young,
+		.anon_lock = folio_lock_anon_vma_read,
+		.try_lock = true,
 	};
 
 	if (WARN_ON_ONCE(!folio_test_locked(folio)) || !folio_mapped(folio))
 		return false;
 	rmap_walk(folio, &rwc);
-	if (young)
+	if (rwc.contended)
+		return true;
+	if (young) {
+		folio_clear_idle(folio);
 		folio_set_young(folio);
+	}
 	return young;
 }

@@ -167,17 +167,10 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     // A small folio is its page.
     let page = folio.as_raw().cast::<bindings::page>();
     let locked = folio.try_lock()?;
-    let swap_cache = locked.test_swapcache();
-    if (locked.address_space().is_none() && !swap_cache)
-        || locked.test_ksm()
-        || locked.test_dirty()
-        || locked.test_writeback()
-        || locked.test_private()
-        || locked.test_mlocked()
-        || used_since_last_look(&locked)
-    {
+    if !may_take(&locked) || used_since_last_look(&locked) {
         return None;
     }
+    let swap_cache = locked.test_swapcache();
     // Locked memory stays: unmapping stops at a `VM_LOCKED` mapping (and
     // marks the folio mlocked, which `PG_mlocked` may not show yet, since
     // mlock sets it through a per-CPU batch).
@@ -234,6 +227,18 @@ fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {
     (!folio.test_large() && folio.pfn() == pfn).then_some(folio)
 }
 
+/// Whether the host may take the locked folio, as far as its flags tell:
+/// a clean page-cache or swap-cache folio that is not KSM's, not under
+/// writeback, without private data and not mlocked.
+fn may_take(locked: &FolioLockGuard<'_>) -> bool {
+    (locked.address_space().is_some() || locked.test_swapcache())
+        && !locked.test_ksm()
+        && !locked.test_dirty()
+        && !locked.test_writeback()
+        && !locked.test_private()
+        && !locked.test_mlocked()
+}
+
 /// Whether the guest used the locked folio since the host last looked at
 /// it; marks it, so that the next look can tell again.
 ///
@@ -242,14 +247,14 @@ fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {
 /// own page tables).  The emulated host sees two such bits: the folio's
 /// idle mark, which reads and writes through the page cache clear
 /// ([`Folio::test_idle`]), and the accessed bits of the page table
-/// entries that map the folio, which it clears here and leaves in
-/// `PG_young` for the guest's reclaim (`page_states_folio_clear_young()`).
-/// An access between the test and the set of the idle mark is missed: the
-/// page only looks older than it is, which costs a refault, not data.
+/// entries that map the folio, which it clears here, as idle page
+/// tracking does (`page_states_folio_clear_young()`).  An access between
+/// the test and the set of the idle mark is missed: the page only looks
+/// older than it is, which costs a refault, not data.
 fn used_since_last_look(locked: &FolioLockGuard<'_>) -> bool {
-    // SAFETY: we hold the folio lock, as the walk of its mappings needs.
-    let young =
-        locked.mapped() && unsafe { bindings::page_states_folio_clear_young(locked.as_raw()) };
+    // SAFETY: the guard's folio is valid and locked, as the walk of its
+    // mappings needs.
+    let young = unsafe { bindings::page_states_folio_clear_young(locked.as_raw()) };
     let idle = locked.test_idle();
     locked.set_idle();
     young || !idle
@@ -265,7 +270,7 @@ fn age(core: Core) {
             && entry.content() == Content::Resident
         {
             if let Some(folio) = small_folio_at(pfn) {
-                if let Some(locked) = folio.try_lock() {
+                if let Some(locked) = folio.try_lock().filter(|l| may_take(l)) {
                     used_since_last_look(&locked);
                 }
             }

@@ -291,18 +291,19 @@ impl Folio {
     }
 }
 
-/// Idle page tracking's mark (`PG_idle`), for observers that want to know
-/// whether a folio was used since they last looked.
-///
-/// Reads and writes through the page cache clear the mark
-/// (`folio_mark_accessed()`), and so does a reverse-map walk that finds a
-/// young page table entry; an access through a page table alone leaves it
-/// until such a walk.  Idle page tracking (`/sys/kernel/mm/page_idle`) and
-/// DAMON's physical address monitoring share the mark: each observer sets
-/// it, and sees whatever cleared it since, whoever set it.
+/// Idle page tracking's mark (`PG_idle`).
 #[cfg(CONFIG_PAGE_IDLE_FLAG)]
 impl Folio {
     /// Whether nothing cleared the folio's idle mark since it was set.
+    ///
+    /// Reads and writes through the page cache clear the mark
+    /// (`folio_mark_accessed()`, except with the multi-generational LRU);
+    /// an access through a page table leaves it until a reverse-map walk
+    /// finds the entry young and clears it (`folio_referenced()`, idle page
+    /// tracking).  Idle page tracking (`/sys/kernel/mm/page_idle`) and
+    /// DAMON's physical address monitoring set the same mark, and clear
+    /// the page table entries' accessed bits as they look: an observer
+    /// sees what cleared the mark since anyone set it.
     ///
     /// # Examples
     ///

@@ -106,7 +106,10 @@ where
         contended: false,
         rmap_one: Some(rmap_one::<F>),
         done: None,
-        anon_lock: None,
+        // The folio lock does not keep a racing munmap from freeing the
+        // `anon_vma` of a mapped anonymous folio: this finds it under RCU
+        // and holds it by the lock it takes, as reclaim's walks do.
+        anon_lock: Some(bindings::folio_lock_anon_vma_read),
         invalid_vma: None,
     }
 }
