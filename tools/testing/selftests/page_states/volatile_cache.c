@@ -772,4 +772,55 @@ TEST_F_TIMEOUT(files, host_takes_the_pages_not_used_lately, 200)
 	EXPECT_LE(got / 2, idle_lost);
 }
 
+/*
+ * The host's looks (each clears the accessed bits of a folio's mappings
+ * through a reverse-map walk) and its discards race processes that map,
+ * read and unmap the files and exit, each checking every word it reads.
+ */
+TEST_F_TIMEOUT(files, looks_race_mapping_and_exit, 200)
+{
+	long total_mib = meminfo_kib("MemTotal") / 1024;
+	size_t bad = 0, poisoned = 0;
+	pid_t pids[NR_FILES];
+	int i, round, status, failed = 0;
+
+	if (essa())
+		SKIP(return, "the looks are the emulated host's (host_period_ms)");
+
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	ASSERT_EQ(0, write_knob("host_target_mib", total_mib));
+	ASSERT_EQ(0, write_knob("host_period_ms", 10));
+	for (round = 0; round < 8; round++) {
+		for (i = 0; i < NR_FILES; i++) {
+			pids[i] = fork();
+			ASSERT_LE(0, pids[i]);
+			if (!pids[i]) {
+				size_t none = 0;
+				void *p = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED,
+					       self->fd[i], 0);
+
+				if (p == MAP_FAILED)
+					_exit(2);
+				_exit(mismatches(p, FILE_SIZE, i, 0, &none) || none ? 1 : 0);
+			}
+		}
+		ASSERT_LE(0, pressure(FILE_MIB));
+		for (i = 0; i < NR_FILES; i++) {
+			ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+			if (!WIFEXITED(status) || WEXITSTATUS(status))
+				failed++;
+		}
+	}
+	ASSERT_EQ(0, write_knob("host_period_ms", 0));
+	ASSERT_EQ(0, write_knob("host_target_mib", 0));
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	TH_LOG("looks: %d of %d readers found a wrong word, %zu wrong words after",
+	       failed, 8 * NR_FILES, bad);
+	EXPECT_EQ(0, failed);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+}
+
 TEST_HARNESS_MAIN
