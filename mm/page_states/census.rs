@@ -12,6 +12,7 @@
 use crate::{
     state::{Content, Entry, Usage},
     table::Table,
+    takeable,
 };
 use core::{cell::UnsafeCell, ffi::c_void};
 use kernel::{bindings, ffi::c_int, prelude::*, str::CStr};
@@ -64,22 +65,33 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
     unsafe { bindings::single_open(file, Some(show), (*inode).i_private) }
 }
 
-/// The census file's operations; debugfs only reads them.
-struct Fops(UnsafeCell<bindings::file_operations>);
+/// The operations of a debugfs file shown through `seq_file`; debugfs
+/// only reads them.
+pub(crate) struct Fops(UnsafeCell<bindings::file_operations>);
 
 // SAFETY: never written after initialisation.
 unsafe impl Sync for Fops {}
 
-static FOPS: Fops = Fops(UnsafeCell::new(bindings::file_operations {
-    open: Some(open),
-    read: Some(bindings::seq_read),
-    llseek: Some(bindings::seq_lseek),
-    release: Some(bindings::single_release),
-    // SAFETY: all-zero is "no operation" for the other members.
-    ..unsafe { core::mem::zeroed() }
-}));
+impl Fops {
+    /// The operations of a file that `open` opens with `single_open()`.
+    pub(crate) const fn single(
+        open: unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> c_int,
+    ) -> Self {
+        Self(UnsafeCell::new(bindings::file_operations {
+            open: Some(open),
+            read: Some(bindings::seq_read),
+            llseek: Some(bindings::seq_lseek),
+            release: Some(bindings::single_release),
+            // SAFETY: all-zero is "no operation" for the other members.
+            ..unsafe { core::mem::zeroed() }
+        }))
+    }
+}
 
-/// The `page_states` debugfs directory with the census in it.
+static FOPS: Fops = Fops::single(open);
+
+/// The `page_states` debugfs directory with the census in it, and the
+/// count of pages the host would take ([`crate::takeable`]).
 ///
 /// # Invariants
 ///
@@ -93,8 +105,9 @@ unsafe impl Send for Census {}
 unsafe impl Sync for Census {}
 
 impl Census {
-    /// Creates `page_states/census` in debugfs.  debugfs failures are not
-    /// errors: the census is a debugging aid.
+    /// Creates `page_states/census` and `page_states/takeable` in
+    /// debugfs.  debugfs failures are not errors: the files are
+    /// debugging aids.
     pub(crate) fn create() -> Result<Self> {
         // SAFETY: FFI call with a valid name; a NULL parent is the root.
         let dir = unsafe {
@@ -112,6 +125,16 @@ impl Census {
                 dir,
                 core::ptr::null_mut(),
                 FOPS.0.get(),
+            )
+        };
+        // SAFETY: as above, with `takeable::FOPS`.
+        unsafe {
+            bindings::debugfs_create_file(
+                kernel::c_str!("takeable").as_char_ptr(),
+                0o400,
+                dir,
+                core::ptr::null_mut(),
+                takeable::FOPS.0.get(),
             )
         };
         // INVARIANT: `dir` came from debugfs.

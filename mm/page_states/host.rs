@@ -215,6 +215,25 @@ fn discard_one(core: Core, pfn: usize) -> Option<ARef<Folio>> {
     Some(folio)
 }
 
+/// Whether the host would take the volatile page at `pfn` if it needed it
+/// now, as far as the guest's side tells: a small folio that nobody has
+/// locked, that [`may_take`] allows, and that nobody holds but the page or
+/// swap cache and its mappings.  The page is left as it is: neither its
+/// mappings nor its referenced bits are touched, so a mapping's dirty bit
+/// that [`discard_one`] would find is not seen, and a page the guest used
+/// lately counts (the clock's second round takes it if the first leaves
+/// the request unmet).  For `/sys/kernel/debug/page_states/takeable`.
+pub(crate) fn would_take(pfn: usize) -> bool {
+    let Some(folio) = small_folio_at(pfn) else {
+        return false;
+    };
+    let Some(locked) = folio.try_lock() else {
+        return false;
+    };
+    // The cache's reference, one per mapping, and ours.
+    may_take(&locked) && locked.ref_count() == 2 + locked.mapcount()
+}
+
 /// The folio of page frame `pfn`, with a reference, if it is a small one:
 /// the host takes pages, and a large folio is not one.
 fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {

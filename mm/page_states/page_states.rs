@@ -13,8 +13,9 @@
 //! - [`eligible`], [`hinting`]: which folios go volatile, the hooks, and
 //!   discard handling;
 //! - [`backend`], [`essa`], [`host`]: the two backends;
-//! - [`stats`], [`sysfs`], [`census`]: `/proc/vmstat`, the knobs, and the
-//!   debugfs census.
+//! - [`stats`], [`sysfs`], [`census`], [`takeable`]: `/proc/vmstat`, the
+//!   knobs, the debugfs census, and the count of pages the host could
+//!   take now.
 //!
 //! C entry points: [`include/linux/page-states.h`](srctree/include/linux/page-states.h)
 
@@ -33,6 +34,7 @@ mod state;
 mod stats;
 mod sysfs;
 mod table;
+mod takeable;
 
 use backend::Backend;
 use mode::Mode;

@@ -9,10 +9,15 @@
  *                                and the read I/Os of the files' disk
  *   gph_workload hotpath DIR     time anonymous faults, file faults,
  *                                cached read(), write faults on a shared
- *                                file mapping and swap-ins from the swap
- *                                cache (P2 of make bench)
+ *                                file mapping, swap-ins from the swap
+ *                                cache, buffered writes of new pages,
+ *                                cached read() of pages with buffer heads,
+ *                                and allocations and frees of every order
+ *                                (P2 of make bench)
  *   gph_workload coverage        volatile coverage against the ideal, free
- *                                memory plus clean page cache (P3)
+ *                                memory plus clean page cache, counting
+ *                                the census's states, then only the pages
+ *                                the host could take now (P3)
  *   gph_workload swap-coverage   the share of clean swap cache the host
  *                                takes (P3 for swap)
  *   gph_workload swap-hold MIB FLAG
@@ -233,6 +238,54 @@ static void cached_reads(int fd, char *buf)
 }
 
 /*
+ * Nanoseconds per page of buffered writes that fill new page cache, the
+ * best of HOT_REPS runs: dirty folios, which never go volatile.  Each run
+ * truncates the file first, which drops the last run's pages unwritten.
+ */
+static double dirty_write_ns(int fd, char *buf, size_t pages)
+{
+	double best = 1e30;
+	int rep;
+	size_t i;
+
+	for (rep = 0; rep < HOT_REPS; rep++) {
+		double start, ns;
+
+		if (ftruncate(fd, 0))
+			die("ftruncate");
+		start = now_ms();
+		for (i = 0; i < pages; i++)
+			if (pwrite(fd, buf, 4096, (off_t)i << 12) != 4096)
+				die("pwrite");
+		ns = (now_ms() - start) * 1e6 / pages;
+		if (ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+/*
+ * Prints the page allocator's time for a block of each order, allocated
+ * and freed (/sys/kernel/debug/gph_alloc_timing, CONFIG_TEST_GPH_ALLOC_TIMING),
+ * as alloc_free_order<N>_ns.  Prints nothing without the file.
+ */
+static void alloc_free_ns(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/gph_alloc_timing", "r");
+	unsigned int order;
+	char ns[32];
+
+	if (!f)
+		return;
+	while (fscanf(f, "%u %31s", &order, ns) == 2) {
+		if (!strcmp(ns, "failed"))
+			die("gph_alloc_timing: an allocation failed");
+		printf("GPH-RESULT alloc_free_order%u_ns %s\n", order, ns);
+	}
+	fclose(f);
+}
+
+/*
  * Nanoseconds per page of the first write to a clean page of a shared
  * file mapping (wp_page_shared() and ext4's page_mkwrite), the best of
  * HOT_REPS runs.  Each run writes the last one's pages back first and maps
@@ -372,6 +425,23 @@ static int hotpath(const char *dir)
 	printf("GPH-RESULT swap_fault_ns %.1f\n", swap_fault_ns(pages));
 	close(fd);
 	unlink(path);
+
+	/*
+	 * Folios that never go volatile: dirty page cache, and clean page
+	 * cache with buffer heads, which ext4 attaches when it writes a page
+	 * and keeps after writeback.
+	 */
+	snprintf(path, sizeof(path), "%s/written", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		die(path);
+	printf("GPH-RESULT dirty_write_ns %.1f\n", dirty_write_ns(fd, buf, pages));
+	if (fsync(fd))
+		die("fsync");
+	printf("GPH-RESULT buffer_head_read_ns %.1f\n", best_ns(cached_reads, fd, buf, pages));
+	close(fd);
+	unlink(path);
+	alloc_free_ns();
 	return 0;
 }
 
@@ -518,6 +588,24 @@ static int report_coverage(void)
 	printf("GPH-RESULT ideal_pages %ld\n", ideal);
 	printf("GPH-RESULT coverage %.4f\n", (double)(unused + hinted) / ideal);
 	printf("GPH-RESULT cache_coverage %.4f\n", (double)hinted / clean);
+
+	/* What the host could take now, not only what is in which state. */
+	f = fopen("/sys/kernel/debug/page_states/takeable", "r");
+	if (!f)
+		die("takeable");
+	unused = 0;
+	hinted = 0;
+	while (fscanf(f, "%31s %ld", usage, &n) == 2) {
+		if (!strcmp(usage, "unused"))
+			unused += n;
+		else
+			hinted += n;
+	}
+	fclose(f);
+	printf("GPH-RESULT takeable_unused_pages %ld\n", unused);
+	printf("GPH-RESULT takeable_volatile_pages %ld\n", hinted);
+	printf("GPH-RESULT takeable_coverage %.4f\n", (double)(unused + hinted) / ideal);
+	printf("GPH-RESULT takeable_cache_coverage %.4f\n", (double)hinted / clean);
 	return 0;
 }
 

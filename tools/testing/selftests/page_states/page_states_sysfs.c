@@ -3,7 +3,8 @@
  * /sys/kernel/mm/page_states/: the page-state core reports its mode and
  * backend, its knobs refuse bad input without changing anything, its
  * counters in /proc/vmstat count what happens, and the allocator's hooks reach it (the
- * debugfs census).
+ * debugfs census).  The allocator's timing for the hot-path benchmark
+ * (/sys/kernel/debug/gph_alloc_timing) times every order.
  *
  * GPH_EXPECT_BACKEND and GPH_EXPECT_MODE, when set, name the backend the
  * machine must have chosen ("emulated" under QEMU's TCG, which has no
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
@@ -233,6 +235,54 @@ TEST(census_follows_allocations_and_frees)
 	       WORKLOAD_PAGES, stable1 - stable0, unused2 - unused1);
 	EXPECT_GE(stable1 - stable0, (long)(WORKLOAD_PAGES * 3 / 4));
 	EXPECT_GE(unused2 - unused1, (long)(WORKLOAD_PAGES * 3 / 4));
+}
+
+/*
+ * Reads /sys/kernel/debug/gph_alloc_timing; returns how many orders, from
+ * 0 up, it timed in order with a positive figure, or -1 without the file.
+ */
+static int alloc_timing_orders(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/gph_alloc_timing", "r");
+	unsigned int order;
+	long long ns;
+	int orders = 0;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%u %lld", &order, &ns) == 2 && order == orders && ns > 0)
+		orders++;
+	fclose(f);
+	return orders;
+}
+
+/*
+ * The page allocator's timing for the hot-path benchmark
+ * (CONFIG_TEST_GPH_ALLOC_TIMING) times every order, with a second reader
+ * allocating and freeing at the same time, and gives back what it took.
+ */
+TEST(alloc_timing_times_every_order)
+{
+	long free_before, free_after;
+	int status, orders;
+	pid_t other;
+
+	free_before = meminfo_kib("MemFree");
+	other = fork();
+	ASSERT_LE(0, other);
+	if (!other)
+		_exit(alloc_timing_orders() == 11 ? 0 : 1);
+	orders = alloc_timing_orders();
+	ASSERT_EQ(other, waitpid(other, &status, 0));
+	free_after = meminfo_kib("MemFree");
+	TH_LOG("orders timed: %d; MemFree %ld KiB before, %ld after", orders,
+	       free_before, free_after);
+	ASSERT_LE(0, orders) TH_LOG("no /sys/kernel/debug/gph_alloc_timing");
+	/* s390's MAX_PAGE_ORDER is 10. */
+	EXPECT_EQ(11, orders);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	/* Per-CPU lists may keep a few pages; not 4 MiB blocks. */
+	EXPECT_LE(free_before - 2048, free_after);
 }
 
 TEST(read_only_attributes_reject_writes)

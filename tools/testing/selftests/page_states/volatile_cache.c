@@ -823,4 +823,84 @@ TEST_F_TIMEOUT(files, looks_race_mapping_and_exit, 200)
 	EXPECT_EQ(0, poisoned);
 }
 
+/*
+ * The pages in a volatile state that the host could take now
+ * (/sys/kernel/debug/page_states/takeable), or -1 without the file.
+ */
+static long takeable_volatile(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/page_states/takeable", "r");
+	char usage[32];
+	long n, sum = 0;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%31s %ld", usage, &n) == 2)
+		if (strcmp(usage, "unused"))
+			sum += n;
+	fclose(f);
+	return sum;
+}
+
+/*
+ * The takeable count leaves out what the host may not take: pages written
+ * through a shared mapping are dirty (the emulated host's table may still
+ * call them volatile; with ESSA the write fault made them stable).  Its
+ * readers try-lock folios while the host discards and processes read the
+ * files; every word is checked afterwards.
+ */
+TEST_F_TIMEOUT(files, takeable_leaves_out_written_pages, 200)
+{
+	size_t bad = 0, poisoned = 0, off;
+	long before, written, after;
+	int i, status;
+	uint64_t *map;
+	pid_t reader;
+
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	before = takeable_volatile();
+	ASSERT_LE(0, before) TH_LOG("no /sys/kernel/debug/page_states/takeable");
+
+	map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd[0], 0);
+	ASSERT_NE(MAP_FAILED, map);
+	/* The same words again: the pages are dirty, their data unchanged. */
+	for (off = 0; off < FILE_SIZE; off += 4096)
+		map[off / 8] = pattern(0, off);
+	written = takeable_volatile();
+	TH_LOG("takeable: %ld pages after reading, %ld after writing %zu",
+	       before, written, FILE_SIZE / 4096);
+	EXPECT_LE((long)(NR_FILES * FILE_SIZE / 4096 / 2), before);
+	EXPECT_LE((long)(FILE_SIZE / 4096 * 3 / 4), before - written);
+
+	/* Readers of the file race the host and the processes reading. */
+	reader = fork();
+	ASSERT_LE(0, reader);
+	if (!reader) {
+		for (;;)
+			if (takeable_volatile() < 0)
+				_exit(1);
+	}
+	for (i = 0; i < 4; i++) {
+		int f;
+
+		ASSERT_LE(0, pressure(FILE_MIB));
+		for (f = 1; f < NR_FILES; f++)
+			bad += verify_read(self->fd[f], f, FILE_SIZE, &poisoned);
+	}
+	kill(reader, SIGKILL);
+	ASSERT_EQ(reader, waitpid(reader, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status)) TH_LOG("the reader could not read the file");
+
+	EXPECT_EQ(0, msync(map, FILE_SIZE, MS_SYNC));
+	EXPECT_EQ(0, munmap(map, FILE_SIZE));
+	ASSERT_LE(0, pressure(4 * NR_FILES * FILE_MIB));
+	for (i = 0; i < NR_FILES; i++)
+		bad += verify_read(self->fd[i], i, FILE_SIZE, &poisoned);
+	after = takeable_volatile();
+	TH_LOG("%ld takeable after writeback and pressure; %zu wrong words", after, bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+}
+
 TEST_HARNESS_MAIN

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/gph_alloc_timing`: how long the page allocator takes
+//! to allocate a block of each order and free it again.
+//!
+//! Guest page hinting runs at every allocation and every free of a page
+//! block (s390's `arch_alloc_page()` and `arch_free_page()`), for every
+//! page of the block.  The hot-path benchmark (`make bench-hotpath`) reads
+//! this file in boots with hinting off and on and compares the figures.
+//!
+//! Reading the file times, for every order up to `MAX_PAGE_ORDER`,
+//! [`ROUNDS`] rounds of allocations, each freed at once, of [`ROUND_PAGES`]
+//! pages (one block of the orders above), and prints a line per order: the
+//! order and the nanoseconds of one allocation and free in the fastest
+//! round, or the order and `failed` if an allocation failed.  A block
+//! freed and allocated again comes back from the per-CPU lists or the
+//! buddy lists: the allocator's fast paths, the ones where the hooks'
+//! cost shows.
+
+use core::{cell::UnsafeCell, ffi::c_void};
+use kernel::{bindings, c_str, ffi::c_int, prelude::*};
+
+module! {
+    type: AllocTiming,
+    name: "test_alloc_timing",
+    author: "GPH developers",
+    description: "Timing of page allocations and frees of every order (debugfs)",
+    license: "GPL",
+}
+
+/// Rounds per order; the fastest counts.
+const ROUNDS: u32 = 5;
+/// Pages allocated and freed per round: the same for every order, so
+/// that a kernel that writes every page it frees (page poisoning, as the
+/// test kernels have) takes as long for each.
+const ROUND_PAGES: u32 = 256;
+
+/// Nanoseconds of one allocation and free of `order` in the fastest of
+/// [`ROUNDS`] rounds, or `None` if an allocation failed.
+fn time_order(order: u32) -> Option<i64> {
+    let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+    let pairs = (ROUND_PAGES >> order).max(1);
+    let mut best = i64::MAX;
+    for _ in 0..ROUNDS {
+        // SAFETY: FFI call.
+        let start = unsafe { bindings::ktime_get() };
+        for _ in 0..pairs {
+            // SAFETY: FFI call; the flags allow sleeping, as reading a
+            // file does.
+            let page = unsafe { bindings::alloc_pages(gfp, order) };
+            if page.is_null() {
+                return None;
+            }
+            // SAFETY: `page` is the block of `order` just allocated, and
+            // nothing else refers to it.
+            unsafe { bindings::__free_pages(page, order) };
+        }
+        // SAFETY: FFI call.
+        let ns = (unsafe { bindings::ktime_get() } - start) / i64::from(pairs);
+        best = best.min(ns);
+        // SAFETY: FFI call; reading a file may sleep.
+        unsafe { bindings::cond_resched() };
+    }
+    Some(best)
+}
+
+unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    for order in 0..=bindings::MAX_PAGE_ORDER {
+        match time_order(order) {
+            // SAFETY: `m` is the seq_file being shown; the format takes an
+            // `unsigned int` and a `long long`.
+            Some(ns) => unsafe {
+                bindings::seq_printf(m, c_str!("%u %lld\n").as_char_ptr(), order, ns)
+            },
+            // SAFETY: as above, with an `unsigned int`.
+            None => unsafe { bindings::seq_printf(m, c_str!("%u failed\n").as_char_ptr(), order) },
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: debugfs passes the file being opened; `show` needs no data.
+    unsafe { bindings::single_open(file, Some(show), (*inode).i_private) }
+}
+
+/// The file's operations; debugfs only reads them.
+struct Fops(UnsafeCell<bindings::file_operations>);
+
+// SAFETY: never written after initialisation.
+unsafe impl Sync for Fops {}
+
+static FOPS: Fops = Fops(UnsafeCell::new(bindings::file_operations {
+    open: Some(open),
+    read: Some(bindings::seq_read),
+    llseek: Some(bindings::seq_lseek),
+    release: Some(bindings::single_release),
+    // SAFETY: all-zero is "no operation" for the other members.
+    ..unsafe { core::mem::zeroed() }
+}));
+
+/// The debugfs file.
+///
+/// # Invariants
+///
+/// `self.0` is the file's dentry, or an error pointer, which debugfs
+/// accepts everywhere.
+struct AllocTiming(*mut bindings::dentry);
+
+// SAFETY: the dentry is only passed back to debugfs, from any task.
+unsafe impl Send for AllocTiming {}
+// SAFETY: as above.
+unsafe impl Sync for AllocTiming {}
+
+impl kernel::Module for AllocTiming {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: FFI call with a valid name; a NULL parent is the root;
+        // `FOPS` is static.
+        let file = unsafe {
+            bindings::debugfs_create_file(
+                c_str!("gph_alloc_timing").as_char_ptr(),
+                0o400,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+                FOPS.0.get(),
+            )
+        };
+        // INVARIANT: `file` came from debugfs.
+        Ok(Self(file))
+    }
+}
+
+impl Drop for AllocTiming {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `self.0` came from debugfs.
+        unsafe { bindings::debugfs_remove(self.0) };
+    }
+}
