@@ -147,8 +147,13 @@ static inline bool page_states_may_offer(struct folio *folio)
 	if (page_states_byte(folio) != PAGE_STATES_STABLE)
 		return false;
 	flags = READ_ONCE(folio->flags);
-	/* Never offered while busy or dirty (a write fault's folio_put()). */
-	if (flags & (BIT(PG_locked) | BIT(PG_dirty) | BIT(PG_writeback)))
+	/*
+	 * Never offered while busy or dirty (a write fault's folio_put()), or
+	 * with private data: ext4 keeps its buffer heads on the pages it
+	 * wrote, and a cached read() puts such a folio at every call.
+	 */
+	if (flags & (BIT(PG_locked) | BIT(PG_dirty) | BIT(PG_writeback) |
+		     BIT(PG_private)))
 		return false;
 	/* PG_swapcache means the swap cache only with PG_swapbacked. */
 	return !(flags & BIT(PG_swapbacked)) ||
