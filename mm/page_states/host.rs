@@ -42,7 +42,7 @@ use crate::{
 use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use kernel::{
     bindings,
-    mm::folio::{Folio, FolioLockGuard, UnmapMlocked},
+    mm::folio::{Folio, FolioLockGuard, PageFlag, UnmapMlocked},
     prelude::*,
     types::ARef,
 };
@@ -234,8 +234,18 @@ pub(crate) fn would_take(pfn: usize) -> bool {
     may_take(&locked) && locked.ref_count() == 2 + locked.mapcount()
 }
 
-/// The folio of page frame `pfn`, with a reference, if it is a small one:
-/// the host takes pages, and a large folio is not one.
+/// The folio of page frame `pfn`, with a reference, if it is a small one
+/// on an LRU list: the host takes pages, and a large folio is not one.
+///
+/// The table said a volatile folio was at `pfn`, but the page may have
+/// been freed and allocated again since: to a slab, whose lock is
+/// `PG_locked`, or to a page-cache or swap-cache folio that its owner
+/// still sets up with non-atomic flag operations (`__folio_set_locked()`)
+/// before it publishes it.  A folio on an LRU list is published, and
+/// every volatile folio is on one (see [`crate::eligible::offer`]), so the
+/// host locks and looks at no other; one taken off its list meanwhile is
+/// refused by the reference count.  The reference, a fully ordered
+/// atomic, comes before the flags are read.
 fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {
     // SAFETY: the table said a folio was made volatile at `pfn`, so `pfn`
     // has a `struct page`, and the memory map is never freed (the core
@@ -243,7 +253,8 @@ fn small_folio_at(pfn: usize) -> Option<ARef<Folio>> {
     let page = unsafe { bindings::pfn_to_page(pfn as _) };
     // SAFETY: `page` is in the memory map.
     let folio = unsafe { Folio::try_get_page(page) }?;
-    (!folio.test_large() && folio.pfn() == pfn).then_some(folio)
+    let flags = folio.flags();
+    (flags.has(PageFlag::Lru) && !folio.test_large() && folio.pfn() == pfn).then_some(folio)
 }
 
 /// Whether the host may take the locked folio, as far as its flags tell:
