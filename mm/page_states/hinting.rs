@@ -53,11 +53,14 @@ use kernel::{
     types::ARef,
 };
 
-/// How many folios after a discarded one discard looks at: a sequential
-/// reader's readahead window (`VM_READAHEAD_PAGES` is 32, and devices
-/// often allow more).  Taking them out of the page cache together lets
-/// readahead read them back in large I/Os instead of one page per fault.
-const NEIGHBOURS: usize = 64;
+/// How many folios after a discarded one discard looks at: several of a
+/// sequential reader's readahead windows (`VM_READAHEAD_PAGES` is 32, and
+/// devices often allow more).  Taking them out of the page cache together
+/// lets readahead read them back in large I/Os instead of one page per
+/// fault, and lets its asynchronous part read the next window while the
+/// reader copies this one: readahead stops at a folio still in the cache,
+/// discarded or not, so each run it meets ends in a synchronous read.
+const NEIGHBOURS: usize = 512;
 
 /// What the hooks work with once the core runs in volatile mode.
 #[derive(Clone, Copy)]
