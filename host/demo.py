@@ -147,7 +147,8 @@ class Boot:
 
     def host_reclaim(self, proc, phase, mib=MEMORY_MIB):
         """The ESSA host's pressure: one QMP request to QEMU's CMMA host to
-        drop everything it may (unused pages first, then volatile ones),
+        drop @mib MiB (unused pages first, then volatile ones the guest has
+        not accessed lately, then the others),
         then the guest RAM mapping's RSS every 20 ms until it has fallen by
         90% of the page cache the guest read, or 8 s have passed."""
         reclaim = self.reclaim.setdefault(phase, {})
@@ -573,6 +574,13 @@ def compare(args):
                          ws_from_disk(b), f"{bad:.0f}"])
             if bad:
                 sys.exit(f"error: {label}: the re-read or the working set found {bad:.0f} wrong words")
+            if method == "essa":
+                c = (b.reclaim.get("reclaim", {}).get("counters")
+                     or sys.exit("error: the ESSA host's reclaim did not run"))
+                dropped = c["dropped-volatile"] + c["dropped-pot-volatile"]
+                notes.append(f"ESSA host, need {need} MiB: QEMU dropped {dropped} volatile"
+                             f" pages, {c['dropped-recently-used']} of them accessed within"
+                             f" its last two aging intervals (age-ms 1000)")
             if method == "damon":
                 notes.append(f"DAMON, need {need} MiB: its scheme tried"
                              f" {b.result('reclaim', 'damon_nr_tried'):.0f} regions"

@@ -18,7 +18,8 @@ CMMA_COUNTERS = (
     "essa-set-stable-if-resident", "essa-set-stable-nodat",
     "dropped-unused", "dropped-volatile", "dropped-pot-volatile",
     "dropped-now", "discard-faults", "pot-volatile-written",
-    "dma-into-dropped", "reclaim-passes",
+    "dma-into-dropped", "reclaim-passes", "dropped-recently-used",
+    "aging-passes",
 )
 
 

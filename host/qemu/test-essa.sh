@@ -4,6 +4,8 @@
 # sources changed, then boot it three times with the project's QEMU: with
 # cmm off (ESSA is an invalid opcode), with cmm on, and with cmm and cmmnt
 # on; the last two with a host that drops every droppable page every 5 ms.
+# A fourth boot, with 65 MiB and a host that keeps 64 MiB resident and ages
+# its pages every 50 ms, checks that the host drops cold pages first.
 # The program reports which of the three it found in a "essa-test: cmm=..."
 # line, compared here.  Fails on any "not ok", on a wrong or missing cmm
 # line, on a missing done line, and on a timeout.
@@ -50,8 +52,8 @@ build() {
 
 failures=0
 summary=
-boot() { # boot NAME EXPECTED-CMM-LINE CPU [QEMU ARGS...]
-	local name=$1 expect=$2 cpu=$3 pid rc=0 verdict=ok
+boot() { # [MEMORY=MiB] boot NAME EXPECTED-LINE CPU [QEMU ARGS...]
+	local name=$1 expect=$2 cpu=$3 pid rc=0 verdict=ok mem=${MEMORY:-64}
 	local log=$OUT/boot-$name.log
 	shift 3
 	step "essa-test, $name: -cpu $cpu $*"
@@ -59,7 +61,7 @@ boot() { # boot NAME EXPECTED-CMM-LINE CPU [QEMU ARGS...]
 	# below must not find the done line of an earlier run.
 	: > "$log"
 	timeout "$TIMEOUT" "$QEMU" -M s390-ccw-virtio -accel tcg -smp 2 \
-		-m 64 -nographic -no-reboot -L "$FIRMWARE_DIR" -cpu "$cpu" "$@" \
+		-m "$mem" -nographic -no-reboot -L "$FIRMWARE_DIR" -cpu "$cpu" "$@" \
 		-kernel "$ELF" < /dev/null >> "$log" 2>&1 &
 	pid=$!
 	# QEMU quits once both CPUs wait; should it not, stop it after the
@@ -98,7 +100,9 @@ cmma=(-global s390-cmma.target-mib=0 -global s390-cmma.period-ms=5)
 boot cmm-off "cmm=off" max
 boot cmm "cmm=on cmmnt=0" max,cmm=on "${cmma[@]}"
 boot cmmnt "cmm=on cmmnt=1" max,cmm=on,cmmnt=on "${cmma[@]}"
+MEMORY=65 boot aging "aging" max,cmm=on -global s390-cmma.target-mib=64 \
+	-global s390-cmma.period-ms=5 -global s390-cmma.age-ms=50
 
-step "essa-test: three boots"
+step "essa-test: four boots"
 echo "$summary"
 [ "$failures" -eq 0 ]

@@ -7,7 +7,8 @@
  * console and stops in a disabled wait.  host/qemu/test-essa.sh boots it
  * with cmm off, with cmm on, and with cmm and cmmnt on; the program finds
  * out which on its own and says so in a "essa-test: cmm=..." line that the
- * script compares.
+ * script compares.  A fourth boot, with cmm on and 65 MiB of memory, runs
+ * only the test of which pages the host drops first ("essa-test: aging").
  *
  * Real addresses are absolute addresses here except for the two lowcore
  * pages (DAT is off), and ESSA takes a real address.
@@ -1158,6 +1159,100 @@ static void test_concurrency(void)
 	   conc[0].resident + conc[1].resident);
 }
 
+/* ---- 5: the host drops cold pages first ---- */
+
+/*
+ * Only the 65 MiB boot runs this, with a host that keeps 64 MiB resident
+ * and ages its pages every 50 ms: it wants 256 pages.  The program offers
+ * it 512 volatile pages it keeps reading (hot, at the lower addresses a
+ * host scanning upwards takes first) and 512 it left alone long enough
+ * to age twice (cold).  All 256 must come from the cold ones.
+ */
+#define AGE_HOT_BASE	0x1600000UL
+#define AGE_COLD_BASE	0x1800000UL
+#define AGE_PAGES	512
+#define AGE_WANT	256
+#define AGE_SETTLE_MS	500
+#define AGE_MEMORY	(64UL << 20)
+
+static unsigned long age_page(bool hot, unsigned int i)
+{
+	return (hot ? AGE_HOT_BASE : AGE_COLD_BASE) + i * PAGE_SIZE;
+}
+
+/*
+ * Reads a word of every hot page, over and over, for @ms; returns how
+ * many reads raised a discard fault (each page that faults is revived).
+ */
+static unsigned int age_read_hot(unsigned long ms)
+{
+	unsigned long end = tod() + ms * TOD_MS, v;
+	unsigned int i, faults = 0;
+
+	while (tod() < end) {
+		for (i = 0; i < AGE_PAGES; i++) {
+			if (probe_load(age_page(true, i), &v)) {
+				faults++;
+				essa(SET_STABLE, age_page(true, i));
+			}
+		}
+	}
+	return faults;
+}
+
+/* Whether this boot has the aging test's memory: more than 64 MiB. */
+static bool aging_boot(void)
+{
+	unsigned long v;
+
+	return probe_load(AGE_MEMORY, &v) == 0;
+}
+
+/* Makes @page stable; returns whether the host had dropped it. */
+static bool age_take_back(unsigned long page, unsigned long seed,
+			  unsigned int *bad)
+{
+	unsigned long st = essa(SET_STABLE, page);
+	bool dropped = st == (ST_VOLATILE | ST_ZERO);
+
+	if ((!dropped && st != ST_VOLATILE) ||
+	    verify(page, seed, dropped) >= 0)
+		(*bad)++;
+	return dropped;
+}
+
+static void test_aging(void)
+{
+	unsigned int i, set = 0, faults, hot = 0, cold = 0, bad = 0;
+
+	for (i = 0; i < AGE_PAGES; i++) {
+		fill(age_page(true, i), 5);
+		fill(age_page(false, i), 6);
+	}
+	faults = age_read_hot(AGE_SETTLE_MS);
+	/* Cold first: a reclaim in between finds no hot page to take. */
+	for (i = 0; i < AGE_PAGES; i++)
+		set += essa(SET_VOLATILE, age_page(false, i)) == ST_STABLE;
+	for (i = 0; i < AGE_PAGES; i++)
+		set += essa(SET_VOLATILE, age_page(true, i)) == ST_STABLE;
+	ok(set == 2 * AGE_PAGES, "%u of %u pages set volatile from stable",
+	   set, 2 * AGE_PAGES);
+	faults += age_read_hot(AGE_SETTLE_MS);
+	for (i = 0; i < AGE_PAGES; i++) {
+		hot += age_take_back(age_page(true, i), 5, &bad);
+		cold += age_take_back(age_page(false, i), 6, &bad);
+	}
+	ok(faults == 0 && hot == 0,
+	   "the host took none of the %u pages read throughout: %u dropped, %u discard faults",
+	   AGE_PAGES, hot, faults);
+	ok(cold == AGE_WANT,
+	   "it took the %u pages it wanted from the %u left alone: %u",
+	   AGE_WANT, AGE_PAGES, cold);
+	ok(bad == 0,
+	   "kept pages kept their contents, dropped ones read zeros: %u wrong",
+	   bad);
+}
+
 /* ---- main ---- */
 
 /*
@@ -1197,6 +1292,11 @@ void main0(void)
 	print("essa-test: start\n");
 	if (!probe_cmm())
 		finish();
+	if (aging_boot()) {
+		print("essa-test: aging\n");
+		test_aging();
+		finish();
+	}
 	cmmnt = facility(147);
 	test_chain("orders", chain, ARRAY_SIZE(chain));
 	if (cmmnt)
