@@ -15,7 +15,10 @@
 //! round, or the order and `failed` if an allocation failed.  A block
 //! freed and allocated again comes back from the per-CPU lists or the
 //! buddy lists: the allocator's fast paths, the ones where the hooks'
-//! cost shows.
+//! cost shows.  Orders above `PAGE_ALLOC_COSTLY_ORDER` are allocated with
+//! `__GFP_RETRY_MAYFAIL`, so that a fragmented guest compacts for the
+//! first block rather than fails: only the first allocation of a round
+//! can take that slow path, and the fastest round counts.
 
 use core::{cell::UnsafeCell, ffi::c_void};
 use kernel::{bindings, c_str, ffi::c_int, prelude::*};
@@ -38,7 +41,10 @@ const ROUND_PAGES: u32 = 256;
 /// Nanoseconds of one allocation and free of `order` in the fastest of
 /// [`ROUNDS`] rounds, or `None` if an allocation failed.
 fn time_order(order: u32) -> Option<i64> {
-    let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+    let mut gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+    if order > bindings::PAGE_ALLOC_COSTLY_ORDER {
+        gfp |= 1 << bindings::___GFP_RETRY_MAYFAIL_BIT;
+    }
     let pairs = (ROUND_PAGES >> order).max(1);
     let mut best = i64::MAX;
     for _ in 0..ROUNDS {
