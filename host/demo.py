@@ -580,7 +580,7 @@ def compare(args):
                 dropped = c["dropped-volatile"] + c["dropped-pot-volatile"]
                 notes.append(f"ESSA host, need {need} MiB: QEMU dropped {dropped} volatile"
                              f" pages, {c['dropped-recently-used']} of them accessed within"
-                             f" its last two aging intervals (age-ms 1000)")
+                             f" its last two aging intervals")
             if method == "damon":
                 notes.append(f"DAMON, need {need} MiB: its scheme tried"
                              f" {b.result('reclaim', 'damon_nr_tried'):.0f} regions"

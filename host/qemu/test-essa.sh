@@ -7,8 +7,9 @@
 # A fourth boot, with 65 MiB and a host that keeps 64 MiB resident and ages
 # its pages every 50 ms, checks that the host drops cold pages first.
 # The program reports which of the three it found in a "essa-test: cmm=..."
-# line, compared here.  Fails on any "not ok", on a wrong or missing cmm
-# line, on a missing done line, and on a timeout.
+# line, and the fourth in an "essa-test: aging" line, compared here.  Fails
+# on any "not ok", on a wrong or missing line, on a missing done line, and
+# on a timeout.
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 
