@@ -227,9 +227,13 @@ impl Core {
 
     /// Evicts the discarded folios that follow `index` in `mapping`, up to
     /// the first one that is present and was not discarded: readahead
-    /// reads them back together.  Only folios it can lock at once.
+    /// reads them back together.  Only folios it can lock at once.  Sleeps
+    /// (it yields the CPU between folios), holding the caller's folio lock.
     fn evict_neighbours(self, mapping: &AddressSpace, index: usize) {
         for next in index.saturating_add(1)..index.saturating_add(NEIGHBOURS) {
+            // SAFETY: FFI call; discard runs where it may sleep, and a
+            // folio lock may be held across a reschedule.
+            unsafe { bindings::cond_resched() };
             // SAFETY: the caller's folio lock keeps `mapping` alive.
             let raw = unsafe { bindings::page_states_cache_folio(mapping.as_raw(), next as _) };
             if raw.is_null() {
