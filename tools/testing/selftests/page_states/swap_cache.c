@@ -497,6 +497,143 @@ TEST_F_TIMEOUT(swap, munmap_and_exit_race_discards, 300)
 	EXPECT_LT(0, rounds);
 }
 
+struct lookups {
+	char *kept, *zapped;
+	size_t kept_len, zapped_len;
+	int stop;
+	long looks, look_errors, kept_rounds, zap_rounds;
+	size_t kept_bad, zapped_bad;
+};
+
+/*
+ * Looks up every page of both regions in a loop: mincore() reads swap
+ * entries' folios in the swap cache under the page table lock, where
+ * discard may not run.
+ */
+static void *mincore_looker(void *arg)
+{
+	struct lookups *l = arg;
+	size_t pages = (l->kept_len > l->zapped_len ? l->kept_len : l->zapped_len) / PAGE;
+	unsigned char *vec = malloc(pages);
+
+	while (vec && !__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST)) {
+		if (mincore(l->kept, l->kept_len, vec) ||
+		    mincore(l->zapped, l->zapped_len, vec))
+			l->look_errors++;
+		l->looks++;
+	}
+	free(vec);
+	return NULL;
+}
+
+/*
+ * Swaps the kept region out, reads it into the swap cache and maps half
+ * of it by read faults (volatile, mapped swap-cache folios), and checks
+ * every word it maps, in a loop.
+ */
+static void *kept_pager(void *arg)
+{
+	struct lookups *l = arg;
+
+	while (!__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST)) {
+		fill_and_page_out(l->kept, l->kept_len, -1);
+		read_into_swap_cache(l->kept, l->kept_len);
+		l->kept_bad += mismatches(l->kept, l->kept_len / 2, 13);
+		l->kept_rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Fills the zapped region, swaps it out, reads it into the swap cache and
+ * maps half of it, then zaps it all (MADV_DONTNEED): under the page table
+ * lock that drops mapped swap-cache folios and frees swap entries with
+ * their folios.  Private anonymous memory reads zeros after that: a word
+ * of any generation means a page survived the zap.
+ */
+static void *zapper(void *arg)
+{
+	struct lookups *l = arg;
+	unsigned int gen = 20;
+	size_t i;
+
+	while (!__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST)) {
+		fill_and_page_out(l->zapped, l->zapped_len, ++gen);
+		read_into_swap_cache(l->zapped, l->zapped_len);
+		l->zapped_bad += mismatches(l->zapped, l->zapped_len / 2, gen);
+		if (madvise(l->zapped, l->zapped_len, MADV_DONTNEED)) {
+			l->zapped_bad++;
+			break;
+		}
+		for (i = 0; i < l->zapped_len / 8; i++)
+			l->zapped_bad += ((uint64_t *)l->zapped)[i] != 0;
+		l->zap_rounds++;
+	}
+	return NULL;
+}
+
+static void *(*const lookup_tasks[])(void *) = { mincore_looker, kept_pager, zapper };
+
+/*
+ * The swap cache is looked up under page table locks too: mincore(), and
+ * zapping a range (MADV_DONTNEED), which also frees mapped volatile
+ * swap-cache folios.  Those lookups never go to discard.  One task
+ * keeps a region cycling through swap, the swap cache and read faults,
+ * another does the same to a second region and zaps it, a third runs
+ * mincore() over both, and the host takes pages all along; the kept
+ * region must read back whole, the zapped one as zeros.
+ */
+TEST_F_TIMEOUT(swap, mincore_and_zap_race_discards, 300)
+{
+	struct lookups l = { .kept_len = 4 * MIB, .zapped_len = 2 * MIB };
+	pthread_t threads[3];
+	struct counts c0 = counts_now();
+	long offered, discarded, refaulted;
+	unsigned int t;
+	time_t end;
+
+	l.kept = mmap(NULL, l.kept_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, l.kept);
+	l.zapped = mmap(NULL, l.zapped_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, l.zapped);
+	fill(l.kept, l.kept_len, 13);
+	for (t = 0; t < 3; t++)
+		ASSERT_EQ(0, pthread_create(&threads[t], NULL, lookup_tasks[t], &l));
+	end = time(NULL) + 20;
+	while (time(NULL) < end) {
+		host_take(16);
+		usleep(2000);
+	}
+	__atomic_store_n(&l.stop, 1, __ATOMIC_SEQ_CST);
+	for (t = 0; t < 3; t++)
+		pthread_join(threads[t], NULL);
+	host_take(16);
+	l.kept_bad += mismatches(l.kept, l.kept_len, 13);
+	offered = vmstat_delta("page_states_swap_volatile", c0.volatile_);
+	discarded = vmstat_delta("page_states_swap_discarded", c0.discarded);
+	refaulted = vmstat_delta("page_states_swap_refaulted", c0.refaulted);
+	TH_LOG("%ld kept rounds, %ld zap rounds, %ld mincore passes (%ld failed)",
+	       l.kept_rounds, l.zap_rounds, l.looks, l.look_errors);
+	TH_LOG("%ld offered in the swap cache, %ld discarded by the emulated host",
+	       offered, discarded);
+	TH_LOG("%ld read from swap again after a discard", refaulted);
+	TH_LOG("%zu wrong words kept, %zu after zaps", l.kept_bad, l.zapped_bad);
+	EXPECT_EQ(0, l.kept_bad);
+	EXPECT_EQ(0, l.zapped_bad);
+	EXPECT_EQ(0, l.look_errors);
+	EXPECT_LT(0, l.kept_rounds);
+	EXPECT_LT(0, l.zap_rounds);
+	EXPECT_LT(0, l.looks);
+	/* The races ran against volatile swap cache that the host took. */
+	EXPECT_LT(0, offered);
+	if (gph_host() == GPH_HOST_EMULATED)
+		EXPECT_LT(0, discarded);
+	munmap(l.kept, l.kept_len);
+	munmap(l.zapped, l.zapped_len);
+}
+
 /*
  * Writes to swapped-out memory the host took from the swap cache: a write
  * fault on the swap entry, and a write fault on a page a read fault mapped
