@@ -507,6 +507,11 @@ COMPARE = [("fpr", "free page reporting alone", "off", False),
            ("damon", "+ DAMON_RECLAIM's scheme", "off", False),
            ("gph", "GPH, emulated host", "volatile", False),
            ("essa", "GPH, ESSA host", "volatile", True)]
+COMPARE_BY_METHOD = {m: (label, mode, cmma) for m, label, mode, cmma in COMPARE}
+
+# The methods whose re-read the rounds compare, the first being the reference.
+REREAD_METHODS = ["dropcache", "gph", "essa"]
+REREAD_ROUNDS = 3
 
 
 def time_to_90(boot):
@@ -541,34 +546,49 @@ def ws_from_disk(boot):
     return "-" if kib is None else f"{kib / 1024:.1f}"
 
 
+def compare_boot(args, method, need, tag=""):
+    """Boots the compare scenario for one method and need, and runs it to
+    the end; a method may fail the guest (the balloon can leave it too
+    little memory), which the caller reports."""
+    label, mode, cmma = COMPARE_BY_METHOD[method]
+    b = Boot(label, mode, "compare", args.mib, args.qemu_cmma if cmma else None,
+             append=[f"gph_method={method}", f"gph_need_mib={need}"],
+             qmp=method == "balloon", tag=tag)
+    b.period = 0.05
+    b.run(args.kernel, args.initrd, args.disk, fatal=False)
+    return b
+
+
+def wrong_words(b):
+    """The words the boot's re-read and working-set passes found wrong."""
+    return b.result("reread", "mismatches") + b.result("reclaim", "ws_mismatches")
+
+
 def compare(args):
     """One boot per method and need; one table, a CSV and a plot."""
     header = ["need MiB", "method", "returned MiB (RAM map)", "QEMU RSS MiB",
               "90% after s", "guest CPU ms", "QEMU CPU s", "cache lost MiB",
               "re-read s", "working set ms", "ws from disk MiB", "mismatches"]
     rows, notes = [], []
-    by_method = {need: {} for need in args.need}
+    # Each need's first round of the re-read comparison: the table's boots.
+    first_round = {need: {} for need in args.need}
     os.makedirs(os.path.join(CACHE, "bench"), exist_ok=True)
     for need in args.need:
         boots = []
         for method, label, mode, cmma in COMPARE:
             if cmma and not args.qemu_cmma:
                 continue
-            b = Boot(label, mode, "compare", args.mib, args.qemu_cmma if cmma else None,
-                     append=[f"gph_method={method}", f"gph_need_mib={need}"],
-                     qmp=method == "balloon")
-            b.period = 0.05
-            # A method may fail the guest (the balloon can leave it too
-            # little memory): that is a result, and the others still run.
-            b.run(args.kernel, args.initrd, args.disk, fatal=False)
+            # A failed boot is a result, and the others still run.
+            b = compare_boot(args, method, need)
             if b.failed:
                 rows.append([need, label, "failed"] + ["-"] * (len(header) - 3))
                 notes.append(f"{label}, need {need} MiB: the boot failed: {b.failed}")
                 continue
             boots.append(b)
-            by_method[need][method] = b
+            if method in REREAD_METHODS:
+                first_round[need][method] = b
             fell = time_to_90(b)
-            bad = b.result("reread", "mismatches") + b.result("reclaim", "ws_mismatches")
+            bad = wrong_words(b)
             rows.append([need, label, f"{b.returned_mib(2):.1f}", f"{b.returned_mib(1):.1f}",
                          f"{fell:.2f}" if fell is not None else "-",
                          f"{b.result('reclaim', 'cpu_us') / 1e3:.1f}",
@@ -615,15 +635,10 @@ def compare(args):
     for n in notes:
         print(f"  {n}")
     print(f"table: {csv}; RSS over time: .cache/bench/compare-need*.svg")
-    reread_rounds(args, by_method)
+    reread_rounds(args, first_round)
 
 
-# The methods whose re-read the rounds compare, the first being the reference.
-REREAD_METHODS = ["dropcache", "gph", "essa"]
-REREAD_ROUNDS = 3
-
-
-def reread_rounds(args, by_method):
+def reread_rounds(args, first_round):
     """The re-read after each GPH host against the re-read after drop_caches.
 
     One boot of each is noisy: the re-read waits on QEMU's reads of the
@@ -633,25 +648,20 @@ def reread_rounds(args, by_method):
     each round gives one ratio per host (its re-read over drop_caches'),
     and the summary is their median with the lowest and highest.  The
     issue's goal is the median at most 1.2."""
-    methods = {m: (label, mode, cmma) for m, label, mode, cmma in COMPARE}
-    wanted = [m for m in REREAD_METHODS if args.qemu_cmma or not methods[m][2]]
-    rows = []
-    for need, first in by_method.items():
+    wanted = [m for m in REREAD_METHODS if args.qemu_cmma or not COMPARE_BY_METHOD[m][2]]
+    rows, failed, by_need = [], [], {}
+    for need, first in first_round.items():
         rounds = [first]
         for n in range(2, REREAD_ROUNDS + 1):
             boots = {}
             for method in wanted:
-                label, mode, cmma = methods[method]
-                b = Boot(label, mode, "compare", args.mib, args.qemu_cmma if cmma else None,
-                         append=[f"gph_method={method}", f"gph_need_mib={need}"],
-                         tag=f"round{n}")
-                b.period = 0.05
-                b.run(args.kernel, args.initrd, args.disk, fatal=False)
+                b = compare_boot(args, method, need, tag=f"round{n}")
                 if b.failed:
+                    failed.append(f"{b.label}, need {need} MiB, round {n}: {b.failed}")
                     continue
-                bad = b.result("reread", "mismatches") + b.result("reclaim", "ws_mismatches")
+                bad = wrong_words(b)
                 if bad:
-                    sys.exit(f"error: {label}, round {n}: the re-read or the working set"
+                    sys.exit(f"error: {b.label}, round {n}: the re-read or the working set"
                              f" found {bad:.0f} wrong words")
                 boots[method] = b
             rounds.append(boots)
@@ -660,7 +670,7 @@ def reread_rounds(args, by_method):
                 rows.append([need, i, method, f"{b.result('reread', 'read_ms') / 1000:.3f}",
                              f"{b.result('reread', 'sys_ms') / 1000:.3f}",
                              f"{b.result('reread', 'read_kib') / 1024:.0f}"])
-        by_method[need] = rounds
+        by_need[need] = rounds
     csv = os.path.join(CACHE, "bench", "reread-rounds.csv")
     with open(csv, "w") as f:
         f.write("need MiB,round,method,re-read s,guest system s,read from disk MiB\n")
@@ -670,18 +680,20 @@ def reread_rounds(args, by_method):
     print(f"Re-read against drop_caches', {REREAD_ROUNDS} rounds of a boot per method (the"
           f" table's, then {REREAD_ROUNDS - 1} more in turn): median of the rounds' ratios"
           f" [lowest..highest]; goal: at most 1.2")
-    for need, rounds in by_method.items():
+    for need, rounds in by_need.items():
         for method in wanted[1:]:
             ratios = [r[method].result("reread", "read_ms") / r["dropcache"].result("reread", "read_ms")
                       for r in rounds if method in r and "dropcache" in r]
             if not ratios:
-                print(f"  need {need:3} MiB  {methods[method][0]:22} no round completed")
+                print(f"  need {need:3} MiB  {COMPARE_BY_METHOD[method][0]:22} no round completed")
                 continue
             dc = median([r["dropcache"].result("reread", "read_ms") for r in rounds
                          if "dropcache" in r]) / 1000
-            print(f"  need {need:3} MiB  {methods[method][0]:22} {median(ratios):.2f}"
+            print(f"  need {need:3} MiB  {COMPARE_BY_METHOD[method][0]:22} {median(ratios):.2f}"
                   f" [{min(ratios):.2f}..{max(ratios):.2f}] of {len(ratios)}"
                   f"  (drop_caches: median {dc:.2f} s)")
+    for f in failed:
+        print(f"  the boot failed: {f}")
     print(f"rounds: {csv}")
 
 
