@@ -48,6 +48,7 @@ use kernel::{
     ffi::c_uint,
     mm::{
         address_space::AddressSpace,
+        cache_removal::CacheRemoval,
         folio::{Folio, FolioLockGuard, UnmapMlocked},
     },
     types::ARef,
@@ -61,6 +62,10 @@ use kernel::{
 /// reader copies this one: readahead stops at a folio still in the cache,
 /// discarded or not, so each run it meets ends in a synchronous read.
 const NEIGHBOURS: usize = 512;
+
+/// How many present folios in a row that were not discarded end discard's
+/// look at the neighbours: a readahead window (`VM_READAHEAD_PAGES`).
+const RESIDENT_RUN_END: usize = 32;
 
 /// What the hooks work with once the core runs in volatile mode.
 #[derive(Clone, Copy)]
@@ -225,14 +230,18 @@ impl Core {
         true
     }
 
-    /// Evicts the discarded folios that follow `index` in `mapping`, up to
-    /// the first one that is present and was not discarded: readahead
-    /// reads them back together.  Only folios it can lock at once.  Sleeps
-    /// (it yields the CPU between folios), holding the caller's folio lock.
+    /// Evicts the discarded folios among the ones that follow `index` in
+    /// `mapping`, up to a readahead window of present folios that were not
+    /// discarded: readahead reads the holes back together, and skips the
+    /// present folios between them.  Only folios it can lock at once,
+    /// which leave the page cache in batches.  Sleeps (it yields the CPU
+    /// between folios), holding the caller's folio lock and the batch's.
     fn evict_neighbours(self, mapping: &AddressSpace, index: usize) {
+        let mut removal = CacheRemoval::new(mapping);
+        let mut resident = 0;
         for next in index.saturating_add(1)..index.saturating_add(NEIGHBOURS) {
-            // SAFETY: FFI call; discard runs where it may sleep, and a
-            // folio lock may be held across a reschedule.
+            // SAFETY: FFI call; discard runs where it may sleep, and folio
+            // locks may be held across a reschedule.
             unsafe { bindings::cond_resched() };
             // SAFETY: the caller's folio lock keeps `mapping` alive.
             let raw = unsafe { bindings::page_states_cache_folio(mapping.as_raw(), next as _) };
@@ -246,20 +255,25 @@ impl Core {
             // The emulated host's table knows what it discarded; ESSA's
             // hypervisor drops pages without telling, so it is asked
             // (`ESSA_SET_STABLE_IF_RESIDENT`, as a lookup would): a
-            // resident neighbour is stable from now on and ends the run.
+            // resident neighbour is stable from now on.  A host drops pages
+            // in its own order, so a run of discarded folios may hold a few
+            // that it left; a readahead window of them ends the run.
             if self.make_stable(&folio).is_ok() {
-                return;
-            }
-            let Some(locked) = folio.try_lock() else {
+                resident += 1;
+                if resident == RESIDENT_RUN_END {
+                    return;
+                }
                 continue;
-            };
-            // Still the same file's folio, and still discarded, under its
-            // lock.
-            let same = locked
-                .address_space()
-                .is_some_and(|m| core::ptr::eq(m, mapping));
-            if same && self.table.get(folio.pfn()).discarded() {
-                self.evict(&locked);
+            }
+            resident = 0;
+            // Still discarded under its lock; its contents are gone, so it
+            // leaves every mapping, as in `evict`.
+            let removed = removal.try_add(folio, |locked| {
+                self.table.get(locked.pfn()).discarded()
+                    && (!locked.mapped() || locked.unmap_all(UnmapMlocked::Unmap))
+            });
+            if removed {
+                stats::count(Event::Refaulted, 1);
             }
         }
     }

@@ -50,6 +50,7 @@ macro_rules! assert_not_send {
 
 pub mod address_space;
 pub mod anon_vma;
+pub mod cache_removal;
 pub mod folio;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod interval_notifier;
