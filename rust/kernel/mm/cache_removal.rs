@@ -53,7 +53,7 @@ impl<'a> CacheRemoval<'a> {
     /// to.  It must then be unmapped, clean, not under writeback and
     /// without private data.  Returns whether `folio` joined the batch:
     /// then it leaves the page cache, at the latest when the batch is
-    /// dropped.  Sleeps when it removes a full batch.
+    /// dropped.  Sleeps only where `remove` does: the lock is only tried.
     pub fn try_add(
         &mut self,
         folio: ARef<Folio>,
