@@ -19,6 +19,9 @@
 //! A lock later in the list is never held while an earlier one is taken.
 //! A movable page's operations ([`movable::MovableOps`]) run with the page
 //! lock held (level 2); the driver's locks nest inside it.
+//! [`cache_removal::CacheRemoval`] holds the folio locks of its batch (level
+//! 2, taken only with a trylock); the page cache's spinlocks nest inside
+//! them, in the C code.
 //! The guards borrow what they lock, so a walk cannot outlive its lock, and
 //! code that needs an `anon_vma` after dropping its lock keeps it alive
 //! through its reference count ([`anon_vma::AnonVma`] is reference counted).
