@@ -30,8 +30,6 @@ use crate::{bindings, types::ARef};
 pub struct CacheRemoval<'a> {
     mapping: &'a AddressSpace,
     batch: bindings::folio_batch,
-    /// The index of the last folio added.
-    last: Option<usize>,
 }
 
 impl<'a> CacheRemoval<'a> {
@@ -43,7 +41,6 @@ impl<'a> CacheRemoval<'a> {
             // SAFETY: an all-zero `folio_batch` is an empty one, as
             // `folio_batch_init()` makes it.
             batch: unsafe { core::mem::zeroed() },
-            last: None,
         }
     }
 
@@ -62,14 +59,13 @@ impl<'a> CacheRemoval<'a> {
         let Some(locked) = folio.try_lock() else {
             return false;
         };
-        let index = locked.index();
-        let ours = locked
-            .address_space()
-            .is_some_and(|mapping| core::ptr::eq(mapping, self.mapping));
-        if !ours || self.last.is_some_and(|last| index <= last) || !remove(&locked) {
+        if !self.may_hold(&locked) || !remove(&locked) {
             return false;
         }
-        if locked.mapped()
+        // Checked again: `remove` may have taken the folio out of the page
+        // cache itself.
+        if !self.may_hold(&locked)
+            || locked.mapped()
             || locked.test_dirty()
             || locked.test_writeback()
             || locked.test_private()
@@ -84,11 +80,28 @@ impl<'a> CacheRemoval<'a> {
         // removable as checked above, under its lock.
         self.batch.folios[nr] = ARef::into_raw(folio).as_ptr().cast();
         self.batch.nr += 1;
-        self.last = Some(index);
         if usize::from(self.batch.nr) == self.batch.folios.len() {
             self.remove();
         }
         true
+    }
+
+    /// Whether the locked `folio` is in this batch's page cache after the
+    /// last folio of the batch (`delete_from_page_cache_batch()` walks the
+    /// tree in index order).
+    fn may_hold(&self, folio: &FolioLockGuard<'_>) -> bool {
+        let ours = folio
+            .address_space()
+            .is_some_and(|mapping| core::ptr::eq(mapping, self.mapping));
+        let after = match usize::from(self.batch.nr).checked_sub(1) {
+            // SAFETY: by the type invariant the batch's folios are valid,
+            // and locked, which keeps their index.
+            Some(last) => {
+                folio.index() > unsafe { Folio::from_raw(self.batch.folios[last]) }.index()
+            }
+            None => true,
+        };
+        ours && after
     }
 
     /// Removes the folios in the batch from the page cache, unlocks them
