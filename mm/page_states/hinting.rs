@@ -15,7 +15,9 @@
 //! walk, then the page table locks, then the inode's `i_lock` and the
 //! `i_pages` lock (the swap cache's `i_pages` lock), the order of
 //! `mm/rmap.c`, `mm/filemap.c` and `mm/swap_state.c`.  While it holds one
-//! folio's lock it only try-locks the folios after it in the same file.
+//! folio's lock it only try-locks the folios after it in the same file,
+//! and so does the worker it hands the rest of a discarded run to, which
+//! holds the lock of one folio of the run instead ([`crate::neighbours`]).
 //!
 //! The swap cache is also looked up under page table locks (zapping a
 //! range, mincore) and where sleeping is not allowed (zswap writeback).
@@ -46,26 +48,9 @@ use crate::{
 use kernel::{
     bindings,
     ffi::c_uint,
-    mm::{
-        address_space::AddressSpace,
-        cache_removal::CacheRemoval,
-        folio::{Folio, FolioLockGuard, UnmapMlocked},
-    },
+    mm::folio::{Folio, FolioLockGuard, UnmapMlocked},
     types::ARef,
 };
-
-/// How many folios after a discarded one discard looks at: several of a
-/// sequential reader's readahead windows (`VM_READAHEAD_PAGES` is 32, and
-/// devices often allow more).  Taking them out of the page cache together
-/// lets readahead read them back in large I/Os instead of one page per
-/// fault, and lets its asynchronous part read the next window while the
-/// reader copies this one: readahead stops at a folio still in the cache,
-/// discarded or not, so each run it meets ends in a synchronous read.
-const NEIGHBOURS: usize = 512;
-
-/// How many present folios in a row that were not discarded end discard's
-/// look at the neighbours: a readahead window (`VM_READAHEAD_PAGES`).
-const RESIDENT_RUN_END: usize = 32;
 
 /// What the hooks work with once the core runs in volatile mode.
 #[derive(Clone, Copy)]
@@ -201,7 +186,7 @@ impl Core {
     /// contents are gone, so it leaves every mapping, `VM_LOCKED` ones
     /// included (it never was volatile while one mapped it: the host
     /// leaves locked memory alone).
-    fn evict(self, folio: &FolioLockGuard<'_>) -> bool {
+    pub(crate) fn evict(self, folio: &FolioLockGuard<'_>) -> bool {
         if folio.mapped() && !folio.unmap_all(UnmapMlocked::Unmap) {
             return false;
         }
@@ -228,54 +213,6 @@ impl Core {
         }
         stats::count(Event::SwapRefaulted, 1);
         true
-    }
-
-    /// Evicts the discarded folios among the ones that follow `index` in
-    /// `mapping`, up to a readahead window of present folios that were not
-    /// discarded: readahead reads the holes back together, and skips the
-    /// present folios between them.  Only folios it can lock at once,
-    /// which leave the page cache in batches.  Sleeps (it yields the CPU
-    /// between folios), holding the caller's folio lock and the batch's.
-    fn evict_neighbours(self, mapping: &AddressSpace, index: usize) {
-        let mut removal = CacheRemoval::new(mapping);
-        let mut resident = 0;
-        for next in index.saturating_add(1)..index.saturating_add(NEIGHBOURS) {
-            // SAFETY: FFI call; discard runs where it may sleep, and folio
-            // locks may be held across a reschedule.
-            unsafe { bindings::cond_resched() };
-            // SAFETY: the caller's folio lock keeps `mapping` alive.
-            let raw = unsafe { bindings::page_states_cache_folio(mapping.as_raw(), next as _) };
-            if raw.is_null() {
-                // A hole: readahead fills it anyway.
-                continue;
-            }
-            // SAFETY: `page_states_cache_folio` returned a reference.
-            let folio =
-                unsafe { ARef::from_raw(core::ptr::NonNull::new_unchecked(raw.cast::<Folio>())) };
-            // The emulated host's table knows what it discarded; ESSA's
-            // hypervisor drops pages without telling, so it is asked
-            // (`ESSA_SET_STABLE_IF_RESIDENT`, as a lookup would): a
-            // resident neighbour is stable from now on.  A host drops pages
-            // in its own order, so a run of discarded folios may hold a few
-            // that it left; a readahead window of them ends the run.
-            if self.make_stable(&folio).is_ok() {
-                resident += 1;
-                if resident == RESIDENT_RUN_END {
-                    return;
-                }
-                continue;
-            }
-            resident = 0;
-            // Still discarded under its lock; its contents are gone, so it
-            // leaves every mapping, as in `evict`.
-            let removed = removal.try_add(folio, |locked| {
-                self.table.get(locked.pfn()).discarded()
-                    && (!locked.mapped() || locked.unmap_all(UnmapMlocked::Unmap))
-            });
-            if removed {
-                stats::count(Event::Refaulted, 1);
-            }
-        }
     }
 }
 

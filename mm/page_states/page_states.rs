@@ -30,6 +30,7 @@ mod host;
 #[cfg(CONFIG_PAGE_STATES_KUNIT_TEST)]
 mod kunit_tests;
 mod mode;
+mod neighbours;
 mod state;
 mod stats;
 mod sysfs;

@@ -709,6 +709,49 @@ TEST_F_TIMEOUT(files, rereading_discarded_data_reads_in_large_ios, 200)
 }
 
 /*
+ * One discard takes the whole discarded run after the folio out of the
+ * page cache: the task that meets it evicts the first readahead window
+ * (32 folios), and a worker the rest of the 2 MiB, while the task reads
+ * the start back.  A read of the file's first page, with everything
+ * discarded, must see the page_states_refaulted count pass well beyond
+ * the task's own window without any other read, then the whole file read
+ * back right.  With ESSA the hypervisor drops pages in its own order,
+ * which need not include this file's first 2 MiB: the count is logged.
+ */
+TEST_F_TIMEOUT(files, one_discard_evicts_the_run_after_it, 200)
+{
+	size_t bad = 0, poisoned = 0;
+	long refaulted0, refaulted = 0;
+	char page[4096];
+	int i;
+
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	if (!essa())
+		bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	sleep(1);
+	pressure(4 * NR_FILES * FILE_MIB);
+	refaulted0 = read_vmstat("page_states_refaulted");
+	ASSERT_EQ(sizeof(page), pread(self->fd[0], page, sizeof(page), 0));
+	bad += mismatches(page, sizeof(page), 0, 0, &poisoned);
+	/* The worker runs on its own: until the count stops, up to 5 s. */
+	for (i = 0; i < 50; i++) {
+		long now;
+
+		usleep(100000);
+		now = read_vmstat("page_states_refaulted") - refaulted0;
+		if (now == refaulted && now > 64)
+			break;
+		refaulted = now;
+	}
+	TH_LOG("one read of the first page took %ld discarded folios out", refaulted);
+	if (!essa())
+		EXPECT_LT(64, refaulted);
+	bad += verify_read(self->fd[0], 0, FILE_SIZE, &poisoned);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, poisoned);
+}
+
+/*
  * The emulated host takes the pages the guest has not used since it last
  * looked, as a host that evicts its least recently used pages does: with
  * the files' pages aged by its periodic policy (a target above the
