@@ -31,6 +31,24 @@ pub(crate) enum Bud {
     Last,
 }
 
+impl Bud {
+    /// The buddy's index in a page's pair of objects.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Bud::First => 0,
+            Bud::Last => 1,
+        }
+    }
+
+    /// The buddy at the other end of the page.
+    pub(crate) fn other(self) -> Self {
+        match self {
+            Bud::First => Bud::Last,
+            Bud::Last => Bud::First,
+        }
+    }
+}
+
 /// The chunks an object of `size` bytes takes, if it fits in a page beside
 /// a buddy; `size` must not be 0.
 pub(crate) fn chunks_for(size: usize) -> Option<usize> {

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! KUnit suite `zbud_rs`: placement across the chunk range, freeing and
-//! reuse, handles across the migration of every page, mapped objects
-//! blocking migration, and frees racing the migration core.
+//! reuse, lone buddies pairing up, handles across the migration of every
+//! page, mapped objects blocking migration and pairing, and frees racing
+//! the migration core and mappings on other tasks.
 
 use crate::{
     geometry::{CHUNK_SIZE, MAX_SIZE},
+    pairing::LONE_SHARE,
     pool::ZbudPool,
     stats,
 };
@@ -144,6 +146,112 @@ fn buddies_share_a_page(test: &mut Test) {
     for h in [b, c, d, e] {
         free(&pool, h);
     }
+    test.expect(pool.total_pages() == 0, "every page released");
+}
+
+/// Pages filled two objects a page before every other object is freed.
+const PAIR_PAGES: usize = 64;
+/// 25 chunks: two lone ones fit in a page.
+const PAIR_SIZE: usize = 1600;
+
+fn lone_buddies_pair_up(test: &mut Test) {
+    let pool = new_pool();
+    let mut handles = KVec::new();
+    for i in 0..2 * PAIR_PAGES {
+        let h = alloc(&pool, PAIR_SIZE).expect("an object");
+        fill(&pool, h, i, PAIR_SIZE);
+        handles.push(h, GFP_KERNEL).expect("room");
+    }
+    test.expect(
+        pool.total_pages() == PAIR_PAGES as u64,
+        "two objects a page",
+    );
+    let before = stats::PAIRED.get();
+    let few = PAIR_PAGES / LONE_SHARE as usize;
+    for &h in handles.iter().skip(1).step_by(2).take(few) {
+        free(&pool, h);
+    }
+    test.expect(
+        pool.total_pages() == PAIR_PAGES as u64 && stats::PAIRED.get() == before,
+        "one lone page in LONE_SHARE stays: it may empty by itself",
+    );
+    for &h in handles.iter().skip(1).step_by(2).skip(few) {
+        free(&pool, h);
+    }
+    // `PAIR_PAGES` objects are left; each page given back is a move.
+    let pages = pool.total_pages();
+    let lone = 2 * pages - PAIR_PAGES as u64;
+    test.expect(
+        lone * LONE_SHARE <= pages,
+        "then the survivors pair up, but for one page in LONE_SHARE",
+    );
+    test.expect(
+        stats::PAIRED.get() - before == PAIR_PAGES as u64 - pages,
+        "a move for each page given back",
+    );
+    let bad: usize = (0..2 * PAIR_PAGES)
+        .step_by(2)
+        .map(|i| check(&pool, handles[i], i, PAIR_SIZE))
+        .sum();
+    test.expect(bad == 0, "every survivor reads back through its handle");
+    for i in (0..2 * PAIR_PAGES).step_by(2) {
+        free(&pool, handles[i]);
+    }
+    test.expect(pool.total_pages() == 0, "every page released");
+}
+
+fn lone_buddy_without_room_stays(test: &mut Test) {
+    let pool = new_pool();
+    let big = alloc(&pool, MAX_SIZE).expect("a big object");
+    let a = alloc(&pool, PAIR_SIZE).expect("A");
+    let b = alloc(&pool, PAIR_SIZE).expect("B");
+    fill(&pool, big, 1, MAX_SIZE);
+    fill(&pool, b, 2, PAIR_SIZE);
+    test.expect(pool.total_pages() == 2, "A and B share the second page");
+    free(&pool, a);
+    test.expect(
+        pool.total_pages() == 2,
+        "B has no room beside the 63 chunks of the big one",
+    );
+    test.expect(
+        check(&pool, big, 1, MAX_SIZE) + check(&pool, b, 2, PAIR_SIZE) == 0,
+        "contents kept",
+    );
+    free(&pool, big);
+    free(&pool, b);
+    test.expect(pool.total_pages() == 0, "every page released");
+}
+
+fn mapped_lone_buddy_waits(test: &mut Test) {
+    let pool = new_pool();
+    let mut h = [Handle::from_raw(0); 4];
+    for (i, h) in h.iter_mut().enumerate() {
+        *h = alloc(&pool, PAIR_SIZE).expect("an object");
+        fill(&pool, *h, i, PAIR_SIZE);
+    }
+    // SAFETY: live; unmapped below.
+    let addr = unsafe { pool.map(h[0]) };
+    free(&pool, h[1]);
+    free(&pool, h[3]);
+    test.expect(
+        pool.total_pages() == 2,
+        "no object joins a page with a mapped one",
+    );
+    // SAFETY: the mapping is ours; nothing moved it.
+    test.expect(
+        unsafe { addr.as_ptr().read() } == pattern(0, 0),
+        "mapping valid",
+    );
+    // SAFETY: mapped above.
+    unsafe { pool.unmap(h[0]) };
+    // SAFETY: live; unmapped below.
+    unsafe { pool.map(h[2]) };
+    free(&pool, h[0]);
+    test.expect(pool.total_pages() == 1, "the emptied page goes");
+    // SAFETY: mapped above.
+    unsafe { pool.unmap(h[2]) };
+    test.expect(check(&pool, h[2], 2, PAIR_SIZE) == 0, "contents kept");
+    free(&pool, h[2]);
     test.expect(pool.total_pages() == 0, "every page released");
 }
 
@@ -296,30 +404,47 @@ struct Migrator {
     moved: AtomicU64,
 }
 
-fn frees_race_migration(test: &mut Test) {
-    let pool = new_pool();
-    let migrator = Arc::new(
-        Migrator {
-            pool: pool.clone(),
-            stop: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-            moved: AtomicU64::new(0),
-        },
-        GFP_KERNEL,
-    )
-    .expect("room");
-    let m = migrator.clone();
-    let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
-        while !m.stop.load(Ordering::Acquire) {
-            for folio in m.pool.folios() {
-                if Folio::migrate(folio).is_ok() {
-                    m.moved.fetch_add(1, Ordering::Relaxed);
+impl Migrator {
+    /// Starts a task that migrates `pool`'s pages until [`Migrator::stop`].
+    fn start(test: &mut Test, pool: &Arc<ZbudPool>) -> Arc<Self> {
+        let migrator = Arc::new(
+            Migrator {
+                pool: pool.clone(),
+                stop: AtomicBool::new(false),
+                done: AtomicBool::new(false),
+                moved: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )
+        .expect("room");
+        let m = migrator.clone();
+        let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+            while !m.stop.load(Ordering::Acquire) {
+                for folio in m.pool.folios() {
+                    if Folio::migrate(folio).is_ok() {
+                        m.moved.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
-        }
-        m.done.store(true, Ordering::Release);
-    });
-    test.expect(spawned.is_ok(), "the migrator runs");
+            m.done.store(true, Ordering::Release);
+        });
+        test.expect(spawned.is_ok(), "the migrator runs");
+        migrator
+    }
+
+    /// Stops the task and waits for it.
+    fn stop(&self, test: &mut Test) {
+        self.stop.store(true, Ordering::Release);
+        test.expect(
+            wait_for(|| self.done.load(Ordering::Acquire)),
+            "the migrator stops",
+        );
+    }
+}
+
+fn frees_race_migration(test: &mut Test) {
+    let pool = new_pool();
+    let migrator = Migrator::start(test, &pool);
     let mut bad = 0;
     let before = stats::MIGRATED.get();
     for round in 0..RACE_ROUNDS {
@@ -342,11 +467,7 @@ fn frees_race_migration(test: &mut Test) {
             free(&pool, h);
         }
     }
-    migrator.stop.store(true, Ordering::Release);
-    test.expect(
-        wait_for(|| migrator.done.load(Ordering::Acquire)),
-        "the migrator stops",
-    );
+    migrator.stop(test);
     test.expect(bad == 0, "every object kept its contents");
     // A page whose last object went while the migrator held its lock is
     // released by the pool's worker, which may not have run yet.
@@ -354,15 +475,111 @@ fn frees_race_migration(test: &mut Test) {
     test.expect(stats::MIGRATED.get() > before, "pages moved meanwhile");
 }
 
+/// Maps and checks the objects it keeps, over and over, until `stop`.
+struct Checker {
+    pool: Arc<ZbudPool>,
+    kept: KVec<(Handle, usize)>,
+    stop: AtomicBool,
+    done: AtomicBool,
+    passes: AtomicU64,
+    bad: AtomicU64,
+}
+
+fn pairing_races_maps_and_migration(test: &mut Test) {
+    let pool = new_pool();
+    // Kept and churned objects alternate, so each page holds one of each.
+    let mut kept = KVec::new();
+    let mut churn = KVec::new();
+    for i in 0..2 * RACE_OBJECTS {
+        let Ok(h) = alloc(&pool, object_size(i)) else {
+            continue;
+        };
+        fill(&pool, h, i, object_size(i));
+        let _ = if i % 2 == 0 { &mut kept } else { &mut churn }.push((h, i), GFP_KERNEL);
+    }
+    let checker = Arc::new(
+        Checker {
+            pool: pool.clone(),
+            kept,
+            stop: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            passes: AtomicU64::new(0),
+            bad: AtomicU64::new(0),
+        },
+        GFP_KERNEL,
+    )
+    .expect("room");
+    let c = checker.clone();
+    let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+        while !c.stop.load(Ordering::Acquire) {
+            for &(h, seed) in c.kept.iter() {
+                let bad = check(&c.pool, h, seed, object_size(seed));
+                c.bad.fetch_add(bad as u64, Ordering::Relaxed);
+            }
+            c.passes.fetch_add(1, Ordering::Relaxed);
+        }
+        c.done.store(true, Ordering::Release);
+    });
+    test.expect(spawned.is_ok(), "the checker runs");
+    let migrator = Migrator::start(test, &pool);
+    let paired = stats::PAIRED.get();
+    let mut bad = 0;
+    for round in 1..=RACE_ROUNDS {
+        // Each free leaves a kept object alone in its page, to be moved
+        // into another lone one's while the checker maps them and the
+        // migrator moves their pages.
+        for &(h, seed) in churn.iter() {
+            bad += check(&pool, h, seed, object_size(seed));
+            free(&pool, h);
+        }
+        churn = KVec::new();
+        for i in 0..RACE_OBJECTS {
+            let seed = round * 2 * RACE_OBJECTS + 2 * i + 1;
+            if let Ok(h) = alloc(&pool, object_size(seed)) {
+                fill(&pool, h, seed, object_size(seed));
+                let _ = churn.push((h, seed), GFP_KERNEL);
+            }
+        }
+    }
+    checker.stop.store(true, Ordering::Release);
+    test.expect(
+        wait_for(|| checker.done.load(Ordering::Acquire)),
+        "the checker stops",
+    );
+    migrator.stop(test);
+    test.expect(bad == 0, "every churned object kept its contents");
+    test.expect(
+        checker.bad.load(Ordering::Relaxed) == 0,
+        "every kept object read right on the other task",
+    );
+    test.expect(
+        checker.passes.load(Ordering::Relaxed) > 0,
+        "the checker read them all at least once",
+    );
+    test.expect(stats::PAIRED.get() > paired, "objects paired meanwhile");
+    for &(h, seed) in Iterator::chain(checker.kept.iter(), churn.iter()) {
+        test.expect(
+            check(&pool, h, seed, object_size(seed)) == 0,
+            "contents kept",
+        );
+        free(&pool, h);
+    }
+    test.expect(wait_for(|| pool.total_pages() == 0), "every page released");
+}
+
 kernel::kunit_test_suite!(
     "zbud_rs",
     [
         sizes_across_the_chunk_range,
         buddies_share_a_page,
+        lone_buddies_pair_up,
+        lone_buddy_without_room_stays,
+        mapped_lone_buddy_waits,
         handles_survive_migration_of_every_page,
         mapped_object_blocks_migration,
         free_under_the_page_lock_defers_release,
         pool_outlives_its_deferred_pages,
         frees_race_migration,
+        pairing_races_maps_and_migration,
     ]
 );

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A zbud pool: pages that hold at most two objects, listed by their free
-//! chunks, and movable by compaction.
+//! chunks, movable by compaction, and given back by pairing lone buddies.
 //!
-//! Each page has a descriptor, [`ZPage`], kept out of the page.  A handle
-//! is the descriptor's address with the buddy in bit 0, so migration only
-//! changes the descriptor's page: zswap's handles stay valid.
+//! Each page has a descriptor, [`ZPage`], and each object a [`Slot`],
+//! both kept out of the page.  A handle is the address of its object's
+//! slot: migration changes only a descriptor's page, and pairing
+//! ([`crate::pairing`]) only a slot's descriptor and buddy, so zswap's
+//! handles stay valid.
 //!
 //! # Locking
 //!
-//! The pool's spinlock (`lists`) protects the lists and every descriptor's
-//! [`Buddies`].  Lock order, outermost first:
+//! The pool's spinlock (`lists`) protects the lists, every descriptor's
+//! [`Buddies`], every slot's [`Place`], and the objects' bytes while no
+//! mapping is counted.  Lock order, outermost first:
 //!
 //! 1. zswap's callers' locks: the per-CPU compression mutex (malloc, map),
 //!    or for free the page table lock of a process unmapping swapped
@@ -29,20 +32,25 @@
 //!
 //! - An object mapped while its page is isolated: `migrate` answers
 //!   `EAGAIN` and the core tries again, or gives the page back.
-//! - The last object freed while the core holds the page lock: the
-//!   descriptor is marked dead and queued; `isolate` and `migrate` refuse a
-//!   dead page, and the worker releases it once the core lets go.
-//! - The last object freed while the page is isolated but unlocked: the
-//!   page is released at once; the core finds it no longer movable (or its
-//!   last user) and frees it.
+//! - The last object freed, or moved out by pairing, while the core holds
+//!   the page lock: the descriptor is marked dead and queued; `isolate`
+//!   and `migrate` refuse a dead page, and the worker releases it once the
+//!   core lets go.
+//! - The same while the page is isolated but unlocked: the page is
+//!   released at once; the core finds it no longer movable (or its last
+//!   user) and frees it.
+//! - Pairing writes into, or reads from, an isolated page: `migrate`
+//!   copies the page under the pool's lock, so it copies the bytes as
+//!   pairing left them.
 //! - A pool destroyed while pages wait for the worker: every descriptor
 //!   holds the pool, and the queued work holds it too.
 
 use crate::{
     geometry::{chunks_for, offset_of, Bud, NCHUNKS},
-    stats,
+    pairing, stats,
 };
 use core::{
+    mem::MaybeUninit,
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},
 };
@@ -60,32 +68,104 @@ use kernel::{
 #[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
 use kernel::{mm::folio::Folio, types::ARef};
 
+/// Where an object is: its page's descriptor, and the end of the page.
+#[derive(Clone, Copy)]
+pub(crate) struct Place {
+    /// The descriptor, which its list owns while the object is in its page.
+    pub(crate) zpage: NonNull<ZPage>,
+    pub(crate) bud: Bud,
+}
+
+// SAFETY: a place is only read or written under its pool's lock, from
+// whichever task holds it, and the descriptor it names is `Sync`.
+unsafe impl Send for Place {}
+// SAFETY: as above.
+unsafe impl Sync for Place {}
+
+/// An object's slot.  Its address is the object's handle, so it stays put
+/// while the object moves; it lives from `malloc` to `free`.
+pub(crate) struct Slot {
+    pub(crate) place: LockedBy<Place, Lists>,
+}
+
+/// A slot, as its object's page's descriptor names it.
+///
+/// # Invariants
+///
+/// `self.0` points to the [`Slot`] of an object of the page whose
+/// descriptor holds this, made by [`ZbudPool::malloc`] and not yet freed.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotRef(NonNull<Slot>);
+
+// SAFETY: a slot is only read or written under its pool's lock, from
+// whichever task holds it.
+unsafe impl Send for SlotRef {}
+// SAFETY: as above.
+unsafe impl Sync for SlotRef {}
+
+impl SlotRef {
+    /// The slot.
+    pub(crate) fn slot(&self) -> &Slot {
+        // SAFETY: by the type invariant the slot is live while its object
+        // is in the page whose descriptor holds `self`; that descriptor is
+        // borrowed for as long as `self` is.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// An object in a page.
+#[derive(Clone, Copy)]
+pub(crate) struct Object {
+    pub(crate) slot: SlotRef,
+    pub(crate) chunks: u8,
+    /// Its mappings now.
+    pub(crate) mapped: u32,
+}
+
 /// A page's state, under the pool's lock.
-struct Buddies {
+pub(crate) struct Buddies {
     /// The page, from the descriptor's publication until its release.
-    page: Option<MovablePage<ZbudOps>>,
-    /// Mappings of either object now.
-    mapped: u32,
-    /// Chunks of the first object, 0 if there is none.
-    first: u8,
-    /// Chunks of the last object, 0 if there is none.
-    last: u8,
-    /// Both objects are freed; the page is being released.
+    pub(crate) page: Option<MovablePage<ZbudOps>>,
+    /// The first and the last object, by [`Bud::index`].
+    pub(crate) objects: [Option<Object>; 2],
+    /// Both objects are gone; the page is being released.
     dead: bool,
     /// The `by_free` list the descriptor is on, if any: `by_free[n]` holds
     /// pages with one buddy and `n` free chunks, and `by_free[0]` pages
     /// with both buddies.
-    by_free: Option<u8>,
+    pub(crate) by_free: Option<u8>,
 }
 
 impl Buddies {
+    fn chunks(&self, bud: Bud) -> u8 {
+        self.objects[bud.index()].map_or(0, |o| o.chunks)
+    }
+
+    /// The page's only object, if it has exactly one.
+    pub(crate) fn lone(&self) -> Option<(Bud, Object)> {
+        match self.objects {
+            [Some(o), None] => Some((Bud::First, o)),
+            [None, Some(o)] => Some((Bud::Last, o)),
+            _ => None,
+        }
+    }
+
+    /// Whether either object is mapped: then neither moves.
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.objects.iter().flatten().any(|o| o.mapped != 0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.objects.iter().all(Option::is_none)
+    }
+
     /// The `by_free` list a page with an object belongs on: its free
     /// chunks while it has room for a buddy, 0 once both buddies are used.
     fn list_index(&self) -> u8 {
-        if self.first != 0 && self.last != 0 {
-            0
+        if self.lone().is_some() {
+            NCHUNKS as u8 - self.chunks(Bud::First) - self.chunks(Bud::Last)
         } else {
-            NCHUNKS as u8 - self.first - self.last
+            0
         }
     }
 }
@@ -96,7 +176,7 @@ pub(crate) struct ZPage {
     #[pin]
     links: ListLinks,
     pool: Arc<ZbudPool>,
-    buddies: LockedBy<Buddies, Lists>,
+    pub(crate) buddies: LockedBy<Buddies, Lists>,
 }
 
 impl_has_list_links! {
@@ -109,36 +189,76 @@ impl_list_item! {
     impl ListItem<0> for ZPage { using ListLinks; }
 }
 
-// Bit 0 of a handle names the buddy.
-const _: () = assert!(core::mem::align_of::<ZPage>() >= 2);
-// With the `Arc`'s count, a descriptor fits in kmalloc-64: the 64 bytes
-// per page that C zbud's header chunk takes.
-const _: () = assert!(core::mem::size_of::<ZPage>() <= 56);
+// With the `Arc`'s count, a descriptor fits in kmalloc-96.
+const _: () = assert!(core::mem::size_of::<ZPage>() <= 88);
 
-impl ZPage {
-    fn handle(&self, bud: Bud) -> Handle {
-        Handle::from_raw(self as *const Self as usize | (bud == Bud::Last) as usize)
-    }
-
-    /// The descriptor and buddy a handle names.
-    ///
-    /// # Safety
-    ///
-    /// `handle` came from [`ZbudPool::malloc`] and is not freed.  Until its
-    /// last object is freed a descriptor is on one of its pool's lists,
-    /// which owns it, so the reference is valid for `'a`.
-    unsafe fn from_handle<'a>(handle: Handle) -> (&'a Self, Bud) {
-        let raw = handle.as_raw();
-        let bud = if raw & 1 == 0 { Bud::First } else { Bud::Last };
-        // SAFETY: as above.
-        (unsafe { &*((raw & !1) as *const Self) }, bud)
-    }
+/// The slot a handle names.
+///
+/// # Safety
+///
+/// `handle` came from [`ZbudPool::malloc`] and is not freed before `'a`
+/// ends.
+unsafe fn slot_of<'a>(handle: Handle) -> &'a Slot {
+    // SAFETY: a live handle is the address of its slot, which lives until
+    // the handle is freed.
+    unsafe { &*(handle.as_raw() as *const Slot) }
 }
 
 /// The lists of a pool's pages.
 pub(crate) struct Lists {
-    by_free: [List<ZPage>; NCHUNKS],
+    pub(crate) by_free: [List<ZPage>; NCHUNKS],
+    /// The pages with one object: on `by_free[1..]`.
+    pub(crate) lone: u64,
     deferred: List<ZPage>,
+}
+
+impl Lists {
+    /// Where an object is now: its page's descriptor and its buddy.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the pool's lock, of which `self` is the data, and
+    /// uses the descriptor only while the object is in its page (then the
+    /// descriptor's list owns it) or while it holds the descriptor's
+    /// [`ListArc`] after taking it off its list.
+    unsafe fn place<'a>(&self, slot: &Slot) -> (&'a ZPage, Bud) {
+        let place = *slot.place.access(self);
+        // SAFETY: as above.
+        (unsafe { place.zpage.as_ref() }, place.bud)
+    }
+
+    /// Puts a descriptor with an object on the list its free chunks name.
+    pub(crate) fn relist(&mut self, zpage: ListArc<ZPage>) {
+        let b = zpage.buddies.access_mut(self);
+        let to = b.list_index();
+        b.by_free = Some(to);
+        self.lone += u64::from(to != 0);
+        self.by_free[usize::from(to)].push_back(zpage);
+    }
+
+    /// Takes a descriptor off the `by_free` list it is on.
+    pub(crate) fn unlist(&mut self, zpage: &ZPage) -> Option<ListArc<ZPage>> {
+        let from = zpage.buddies.access_mut(self).by_free.take()?;
+        self.lone -= u64::from(from != 0);
+        // SAFETY: `by_free` named the one list the descriptor is on.
+        unsafe { self.by_free[usize::from(from)].remove(zpage) }
+    }
+
+    /// Takes the first descriptor off `by_free[free]`.
+    fn pop(&mut self, free: usize) -> Option<ListArc<ZPage>> {
+        let zpage = self.by_free[free].pop_front()?;
+        zpage.buddies.access_mut(self).by_free = None;
+        self.lone -= u64::from(free != 0);
+        Some(zpage)
+    }
+
+    /// Marks a descriptor without objects dead, and takes its page.
+    fn retire(&mut self, zpage: &ZPage) -> Option<MovablePage<ZbudOps>> {
+        let b = zpage.buddies.access_mut(self);
+        b.dead = true;
+        b.by_free = None;
+        b.page.take()
+    }
 }
 
 /// A pool.
@@ -163,6 +283,7 @@ impl ZbudPool {
                 lists <- new_spinlock!(
                     Lists {
                         by_free: [const { List::new() }; NCHUNKS],
+                        lone: 0,
                         deferred: List::new(),
                     },
                     "zbud_rs::ZbudPool::lists"
@@ -179,6 +300,40 @@ impl ZbudPool {
         self.pages.load(Ordering::Relaxed)
     }
 
+    /// Puts a new object of `chunks` chunks at `bud` of a descriptor off
+    /// its list, fills in its slot, lists the descriptor, and returns the
+    /// object's handle.
+    fn place_object(
+        &self,
+        lists: &mut Lists,
+        zpage: ListArc<ZPage>,
+        bud: Bud,
+        chunks: u8,
+        slot: KBox<MaybeUninit<Slot>>,
+    ) -> Handle {
+        let place = Place {
+            zpage: NonNull::from(&*zpage),
+            bud,
+        };
+        let slot = KBox::write(
+            slot,
+            Slot {
+                place: LockedBy::new(&self.lists, place),
+            },
+        );
+        let slot = KBox::into_raw(slot);
+        let b = zpage.buddies.access_mut(lists);
+        // INVARIANT: the slot is the new object's, in this page.
+        b.objects[bud.index()] = Some(Object {
+            // SAFETY: `into_raw` never returns NULL.
+            slot: SlotRef(unsafe { NonNull::new_unchecked(slot) }),
+            chunks,
+            mapped: 0,
+        });
+        lists.relist(zpage);
+        Handle::from_raw(slot as usize)
+    }
+
     /// Allocates room for `size` bytes: in the first page, from the fewest
     /// free chunks up, that has room, or in a new page.
     pub(crate) fn malloc(this: ArcBorrow<'_, Self>, size: usize, gfp: Flags) -> Result<Handle> {
@@ -187,30 +342,21 @@ impl ZbudPool {
         }
         // At most 63 chunks: `chunks_for` keeps a chunk for a buddy.
         let chunks = chunks_for(size).ok_or(ENOSPC)? as u8;
+        // The slot and the descriptor are ours alone: they never move,
+        // whatever zswap asks of its objects' pages.
+        let meta_flags = gfp & !(flags::__GFP_HIGHMEM | flags::__GFP_MOVABLE);
+        let slot = KBox::<Slot>::new_uninit(meta_flags)?;
         {
             let mut guard = this.lists.lock();
             let lists = &mut *guard;
             for free in chunks as usize..NCHUNKS {
-                if let Some(zpage) = lists.by_free[free].pop_front() {
-                    let b = zpage.buddies.access_mut(lists);
-                    let bud = if b.first == 0 {
-                        b.first = chunks;
-                        Bud::First
-                    } else {
-                        b.last = chunks;
-                        Bud::Last
-                    };
-                    let to = b.list_index();
-                    b.by_free = Some(to);
-                    let handle = zpage.handle(bud);
-                    lists.by_free[usize::from(to)].push_back(zpage);
-                    return Ok(handle);
+                if let Some(zpage) = lists.pop(free) {
+                    let b = zpage.buddies.access(lists);
+                    let bud = b.lone().map_or(Bud::First, |(bud, _)| bud.other());
+                    return Ok(this.place_object(lists, zpage, bud, chunks, slot));
                 }
             }
         }
-        // The descriptor is ours alone: it never moves, whatever zswap asks
-        // of its objects' pages.
-        let desc_flags = gfp & !(flags::__GFP_HIGHMEM | flags::__GFP_MOVABLE);
         let zpage = ListArc::pin_init(
             try_pin_init!(ZPage {
                 links <- ListLinks::new(),
@@ -219,35 +365,28 @@ impl ZbudPool {
                     &this.lists,
                     Buddies {
                         page: None,
-                        mapped: 0,
-                        first: 0,
-                        last: 0,
+                        objects: [None, None],
                         dead: false,
                         by_free: None,
                     },
                 ),
             }),
-            desc_flags,
+            meta_flags,
         )?;
         // From here compaction may isolate the page; `isolate` refuses it
         // until it is published below.
         let page = MovablePage::alloc(gfp, zpage.clone_arc())?;
         let mut guard = this.lists.lock();
         let lists = &mut *guard;
-        let b = zpage.buddies.access_mut(lists);
-        b.page = Some(page);
-        b.first = chunks;
-        let to = b.list_index();
-        b.by_free = Some(to);
-        let handle = zpage.handle(Bud::First);
-        lists.by_free[usize::from(to)].push_back(zpage);
+        zpage.buddies.access_mut(lists).page = Some(page);
         this.pages.fetch_add(1, Ordering::Relaxed);
         stats::PAGES.inc();
-        Ok(handle)
+        Ok(this.place_object(lists, zpage, Bud::First, chunks, slot))
     }
 
-    /// Frees an object; releases its page when it was the last one.  Does
-    /// not sleep.
+    /// Frees an object.  If that leaves its page with one object, pairs
+    /// that object with another lone one ([`pairing::pair_or_relist`]);
+    /// releases the page that ends up empty.  Does not sleep.
     ///
     /// # Safety
     ///
@@ -255,41 +394,44 @@ impl ZbudPool {
     /// and is not used again.
     pub(crate) unsafe fn free(this: ArcBorrow<'_, Self>, handle: Handle) {
         // SAFETY: the caller passes a live handle.
-        let (zpage, bud) = unsafe { ZPage::from_handle(handle) };
+        let slot = unsafe { slot_of(handle) };
         let mut guard = this.lists.lock();
         let lists = &mut *guard;
-        let item = match zpage.buddies.access_mut(lists).by_free {
-            // SAFETY: `by_free` names the one list the descriptor is on.
-            Some(from) => unsafe { lists.by_free[usize::from(from)].remove(zpage) },
-            None => None,
-        };
-        let Some(item) = item else {
+        // SAFETY: under the lock; the descriptor is used while the object
+        // is in its page, then through `item`.
+        let (zpage, bud) = unsafe { lists.place(slot) };
+        let Some(item) = lists.unlist(zpage) else {
             // A live handle's page is on a `by_free` list: change nothing.
             pr_warn!("zbud_rs: a handle of a page that is not listed\n");
             return;
         };
         let b = item.buddies.access_mut(lists);
-        if b.mapped != 0 {
+        if b.objects[bud.index()].is_some_and(|o| o.mapped != 0) {
             pr_warn!("zbud_rs: an object is freed while mapped\n");
         }
-        match bud {
-            Bud::First => b.first = 0,
-            Bud::Last => b.last = 0,
-        }
-        if b.first != 0 || b.last != 0 {
-            let to = b.list_index();
-            b.by_free = Some(to);
-            lists.by_free[usize::from(to)].push_back(item);
-            return;
-        }
-        b.dead = true;
-        b.by_free = None;
-        let page = b.page.take();
-        drop(guard);
-        // A live handle's page is published: `page` is `Some`.
-        let Some(page) = page else {
-            return;
+        b.objects[bud.index()] = None;
+        let empty = if b.is_empty() {
+            Some(item)
+        } else {
+            pairing::pair_or_relist(lists, item, this.total_pages())
         };
+        let page = empty.map(|item| {
+            let page = lists.retire(&item);
+            (item, page)
+        });
+        drop(guard);
+        // SAFETY: the slot is the caller's object's, which is gone; nothing
+        // names it any more, and `malloc` made it with `KBox`.
+        drop(unsafe { KBox::from_raw(handle.as_raw() as *mut Slot) });
+        // A listed page is published: its page is `Some`.
+        if let Some((item, Some(page))) = page {
+            Self::release(this, item, page);
+        }
+    }
+
+    /// Gives back an empty page, or, if the migration core holds its lock,
+    /// leaves it to the worker.
+    fn release(this: ArcBorrow<'_, Self>, item: ListArc<ZPage>, page: MovablePage<ZbudOps>) {
         match page.try_release() {
             // The page held the descriptor's other reference; `item` may
             // be the last one.
@@ -298,8 +440,6 @@ impl ZbudPool {
                 drop(owner);
             }
             Err(page) => {
-                // The migration core holds the page lock: the worker waits
-                // for it.
                 let mut guard = this.lists.lock();
                 let lists = &mut *guard;
                 item.buddies.access_mut(lists).page = Some(page);
@@ -318,7 +458,8 @@ impl ZbudPool {
     }
 
     /// Maps an object: counts the mapping, which keeps the page from
-    /// moving, and returns the object's address.
+    /// moving and the object from pairing, and returns the object's
+    /// address.
     ///
     /// # Safety
     ///
@@ -326,15 +467,18 @@ impl ZbudPool {
     /// freed before the matching [`ZbudPool::unmap`].
     pub(crate) unsafe fn map(&self, handle: Handle) -> NonNull<u8> {
         // SAFETY: the caller passes a live handle.
-        let (zpage, bud) = unsafe { ZPage::from_handle(handle) };
+        let slot = unsafe { slot_of(handle) };
         let mut guard = self.lists.lock();
-        let b = zpage.buddies.access_mut(&mut guard);
-        b.mapped += 1;
-        let chunks = usize::from(match bud {
-            Bud::First => b.first,
-            Bud::Last => b.last,
-        });
-        // A live handle's page is published until its last object is freed.
+        let lists = &mut *guard;
+        // SAFETY: under the lock, while the object is in its page.
+        let (zpage, bud) = unsafe { lists.place(slot) };
+        let b = zpage.buddies.access_mut(lists);
+        let object = b.objects[bud.index()]
+            .as_mut()
+            .expect("a live handle's slot names its object");
+        object.mapped += 1;
+        let chunks = usize::from(object.chunks);
+        // A live handle's page is published until its last object goes.
         let page = b.page.as_ref().expect("a live handle has a page");
         // SAFETY: the object lies within the page.
         unsafe { page.addr().add(offset_of(bud, chunks)) }
@@ -347,12 +491,16 @@ impl ZbudPool {
     /// `handle` is mapped by the caller.
     pub(crate) unsafe fn unmap(&self, handle: Handle) {
         // SAFETY: the caller passes a live handle.
-        let (zpage, _) = unsafe { ZPage::from_handle(handle) };
+        let slot = unsafe { slot_of(handle) };
         let mut guard = self.lists.lock();
-        let b = zpage.buddies.access_mut(&mut guard);
-        match b.mapped.checked_sub(1) {
-            Some(mapped) => b.mapped = mapped,
-            None => pr_warn!("zbud_rs: an object is unmapped more than mapped\n"),
+        let lists = &mut *guard;
+        // SAFETY: under the lock, while the object is in its page: a
+        // mapped object stays there.
+        let (zpage, bud) = unsafe { lists.place(slot) };
+        let b = zpage.buddies.access_mut(lists);
+        match b.objects[bud.index()].as_mut() {
+            Some(o) if o.mapped != 0 => o.mapped -= 1,
+            _ => pr_warn!("zbud_rs: an object is unmapped more than mapped\n"),
         }
     }
 
@@ -366,10 +514,14 @@ impl ZbudPool {
     #[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
     pub(crate) unsafe fn folio_of(&self, handle: Handle) -> ARef<Folio> {
         // SAFETY: the caller passes a live handle.
-        let (zpage, _) = unsafe { ZPage::from_handle(handle) };
-        let mut guard = self.lists.lock();
-        let b = zpage.buddies.access_mut(&mut guard);
-        b.page
+        let slot = unsafe { slot_of(handle) };
+        let guard = self.lists.lock();
+        // SAFETY: under the lock, while the object is in its page.
+        let (zpage, _) = unsafe { guard.place(slot) };
+        zpage
+            .buddies
+            .access(&guard)
+            .page
             .as_ref()
             .expect("a live handle has a page")
             .folio()
@@ -432,7 +584,7 @@ impl MovableOps for ZbudOps {
     fn isolate(zpage: ArcBorrow<'_, ZPage>) -> bool {
         let mut guard = zpage.pool.lists.lock();
         let b = zpage.buddies.access_mut(&mut guard);
-        let ok = !b.dead && b.mapped == 0 && b.page.is_some();
+        let ok = !b.dead && !b.is_mapped() && b.page.is_some();
         if ok {
             stats::ISOLATED.inc();
         } else {
@@ -447,8 +599,9 @@ impl MovableOps for ZbudOps {
     ) -> Result<Migrated<'a>> {
         let mut guard = zpage.pool.lists.lock();
         let b = zpage.buddies.access_mut(&mut guard);
+        let mapped = b.is_mapped();
         let page = match b.page.as_mut() {
-            Some(page) if !b.dead && b.mapped == 0 => page,
+            Some(page) if !b.dead && !mapped => page,
             _ => {
                 stats::MIGRATE_AGAIN.inc();
                 return Err(EAGAIN);

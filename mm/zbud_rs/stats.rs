@@ -12,7 +12,9 @@
 //!   mapped after isolation, or the page emptied);
 //! - `putback`: isolated pages the core gave back unmoved;
 //! - `released_deferred`: empty pages released by the worker, because the
-//!   migration core held their lock when their last object was freed.
+//!   migration core held their lock when their last object went;
+//! - `paired`: objects moved into another page with one object, each of
+//!   which gave a page back.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{bindings, c_str, str::CStr};
@@ -51,8 +53,9 @@ pub(crate) static MIGRATED: Counter = Counter::new();
 pub(crate) static MIGRATE_AGAIN: Counter = Counter::new();
 pub(crate) static PUTBACK: Counter = Counter::new();
 pub(crate) static RELEASED_DEFERRED: Counter = Counter::new();
+pub(crate) static PAIRED: Counter = Counter::new();
 
-const FILES: [(&CStr, &Counter); 7] = [
+const FILES: [(&CStr, &Counter); 8] = [
     (c_str!("pages"), &PAGES),
     (c_str!("isolated"), &ISOLATED),
     (c_str!("isolate_refused"), &ISOLATE_REFUSED),
@@ -60,6 +63,7 @@ const FILES: [(&CStr, &Counter); 7] = [
     (c_str!("migrate_again"), &MIGRATE_AGAIN),
     (c_str!("putback"), &PUTBACK),
     (c_str!("released_deferred"), &RELEASED_DEFERRED),
+    (c_str!("paired"), &PAIRED),
 ];
 
 /// The `zbud_rs` debugfs directory.

@@ -6,11 +6,14 @@
 //! It keeps C zbud's design (mm/zbud.c): 64 chunks per page, a first and
 //! a last buddy, and pages found by their free chunks.  Its pages are
 //! movable: zswap allocates them with `__GFP_MOVABLE`, and the migration
-//! core moves them ([`pool::ZbudOps`]).  zswap selects it with
-//! `zswap.zpool=zbud_rs`.
+//! core moves them ([`pool::ZbudOps`]).  When a free leaves a page with one
+//! object, that object joins another lone one and its page goes back
+//! ([`pairing`]).  zswap selects it with `zswap.zpool=zbud_rs`.
 //!
 //! - [`geometry`]: chunks and buddies;
-//! - [`pool`]: pools, descriptors, handles, migration and the lock order;
+//! - [`pool`]: pools, descriptors, slots and handles, migration and the
+//!   lock order;
+//! - [`pairing`]: lone buddies moved together;
 //! - [`stats`]: the counters in debugfs.
 //!
 //! See Documentation/mm/zbud_rs.rst.
@@ -28,6 +31,7 @@ use kernel::{
 mod geometry;
 #[cfg(CONFIG_ZBUD_RS_KUNIT_TEST)]
 mod kunit_tests;
+mod pairing;
 mod pool;
 mod stats;
 

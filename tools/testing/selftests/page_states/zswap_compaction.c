@@ -6,7 +6,8 @@
  * (so that two fit in one zbud page), below a ballast that takes the rest
  * of free memory (zswap_pattern.h), pushed to zswap (MADV_PAGEOUT), and
  * every other page is freed, which leaves holes in most of the
- * allocator's pages.  The ballast is freed, but for one page in each
+ * allocator's pages (zbud_rs moves the lone buddies together and gives
+ * half its pages back).  The ballast is freed, but for one page in each
  * 4 MiB block, so that compaction has free pages to fill above the pool.
  * Then memory is compacted: the pages of an allocator whose pages are
  * movable (zbud_rs, zsmalloc) are migrated, and every page still
@@ -74,6 +75,14 @@
  */
 #define ASSERT_POOL_MIGRATED 1
 #define POOL_MIGRATED_PERCENT 50
+
+/*
+ * The most of zbud_rs's pool that may stay once every other page is
+ * freed: the lone buddies pair up, which leaves half, and a few pages of
+ * objects that were mapped when their buddy went, or that zswap stored
+ * for other processes meanwhile.
+ */
+#define POOL_AFTER_HOLES_PERCENT 55
 
 #define ZSWAP_PARAM "/sys/module/zswap/parameters/"
 #define ZSWAP_DEBUG "/sys/kernel/debug/zswap/"
@@ -199,12 +208,13 @@ enum {
 	ZR_AGAIN,		/* migrations it asked to try again (-EAGAIN) */
 	ZR_PUTBACK,		/* isolated pages it got back unmigrated */
 	ZR_DEFERRED,		/* empty pages its worker released */
+	ZR_PAIRED,		/* objects it moved to join another lone one */
 	ZR_NR,
 };
 
 static const char * const zr_names[ZR_NR] = {
 	"pages", "isolated", "isolate_refused", "migrated", "migrate_again", "putback",
-	"released_deferred",
+	"released_deferred", "paired",
 };
 
 /* The counters the tests follow, at one moment. */
@@ -476,8 +486,12 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 		       d[ZR_MIGRATED], percent(d[ZR_MIGRATED], tried), tried);
 		append(line, sizeof(line), " %.1f%% of the pages),",
 		       percent(d[ZR_MIGRATED], s2.zr[ZR_PAGES]));
-		append(line, sizeof(line), " %llu again, %llu put back, %llu released deferred",
+		append(line, sizeof(line), " %llu again, %llu put back, %llu released deferred;",
 		       d[ZR_AGAIN], d[ZR_PUTBACK], d[ZR_DEFERRED]);
+		append(line, sizeof(line), " the holes took it from %llu pages to %llu",
+		       s1.zr[ZR_PAGES], s2.zr[ZR_PAGES]);
+		append(line, sizeof(line), " (%llu objects paired)",
+		       s2.zr[ZR_PAIRED] - s1.zr[ZR_PAIRED]);
 	}
 	ksft_print_msg("%s\n", line);
 	if (ballast)
@@ -488,6 +502,13 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 		       v.bad, v.page, v.word, (unsigned long long)v.got,
 		       (unsigned long long)v.want);
 	if (variant->zbud_rs) {
+		/*
+		 * The holes left a lone buddy in each page, and the lone
+		 * buddies paired up: about half the pages went back.
+		 */
+		EXPECT_LE(100 * s2.zr[ZR_PAGES], POOL_AFTER_HOLES_PERCENT * s1.zr[ZR_PAGES])
+			TH_LOG("the holes took the pool from %llu pages to %llu",
+			       s1.zr[ZR_PAGES], s2.zr[ZR_PAGES]);
 		/* Compaction found zbud_rs's pages and moved them... */
 		EXPECT_LT(0, d[ZR_MIGRATED]);
 		/* ...nearly every one it tried... */
@@ -612,8 +633,9 @@ TEST_F_TIMEOUT(zswap, concurrent_faults_race_compaction, 600)
 	if (variant->zbud_rs) {
 		append(line, sizeof(line), "; zbud_rs: %llu isolated, %llu refused, %llu migrated,",
 		       d[ZR_ISOLATED], d[ZR_REFUSED], d[ZR_MIGRATED]);
-		append(line, sizeof(line), " %llu again, %llu put back, %llu released deferred",
+		append(line, sizeof(line), " %llu again, %llu put back, %llu released deferred;",
 		       d[ZR_AGAIN], d[ZR_PUTBACK], d[ZR_DEFERRED]);
+		append(line, sizeof(line), " %llu objects paired", d[ZR_PAIRED]);
 	}
 	ksft_print_msg("%s\n", line);
 
