@@ -109,7 +109,10 @@ pub(crate) fn pair_or_relist(
         )
     };
     p.objects[to.index()] = Some(object);
-    *object.slot.slot().place.access_mut(lists) = Place {
+    // SAFETY: `object` is what `lone`'s descriptor held a moment ago,
+    // under the lock we hold: it is not freed.
+    let slot = unsafe { object.slot.slot() };
+    *slot.place.access_mut(lists) = Place {
         zpage: NonNull::from(&*partner),
         bud: to,
     };

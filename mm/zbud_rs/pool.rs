@@ -105,10 +105,14 @@ unsafe impl Sync for SlotRef {}
 
 impl SlotRef {
     /// The slot.
-    pub(crate) fn slot(&self) -> &Slot {
-        // SAFETY: by the type invariant the slot is live while its object
-        // is in the page whose descriptor holds `self`; that descriptor is
-        // borrowed for as long as `self` is.
+    ///
+    /// # Safety
+    ///
+    /// `self` is a copy of what a descriptor holds now, under the pool's
+    /// lock, which the caller still holds: the object has not been freed.
+    pub(crate) unsafe fn slot(&self) -> &Slot {
+        // SAFETY: by the type invariant and the caller's guarantee the
+        // slot is live: only `free`, under the same lock, frees it.
         unsafe { self.0.as_ref() }
     }
 }
