@@ -438,6 +438,22 @@ def zpool_report(boot):
           f" of the unmovable type, which compaction and CMA cannot empty"
           f" (/proc/pagetypeinfo))")
 
+    def allocated(a, v, order):
+        """Blocks of an order that could be allocated after compaction."""
+        return spread(each(a, v, f"allocated{order}"))
+
+    print(f"P4  then allocations of each order until one fails, with a transparent huge"
+          f" page fault's flags (/sys/kernel/debug/gph_high_order): blocks allocated,"
+          f" medians [lowest..highest]")
+    print(f"      {'':10} {'order-4':>19} {'order-8':>13} {'order-10':>13}"
+          f" {'pages reclaimed':>17} {'pool KiB':>9}")
+    for a in ZPOOLS:
+        print(f"      {a:10} {allocated(a, v, 4):>19} {allocated(a, v, 8):>13}"
+              f" {allocated(a, v, 10):>13} {spread(each(a, v, 'allocs_reclaimed')):>17}"
+              f" {median(each(a, v, 'pool_kib')):9.0f}")
+    print("      (order 4, then 8, then 10; 'pages reclaimed' is what reclaim freed while"
+          " they ran, 'pool KiB' the zswap pool before them)")
+
     def share(v):
         def total(key):
             return sum(each("zbud_rs", v, key))
@@ -449,15 +465,19 @@ def zpool_report(boot):
     tried, pool = share(v)
     print(f"P4  pool pages compaction migrated: zbud_rs {tried} of the pages it tried"
           f" (goal >= 95%), {pool} of the pool; C zbud 0 (not movable)")
-    print(f"P4  high-order blocks after a zswap fill and compaction: order-8 zbud_rs"
-          f" {blocks('zbud_rs', v, 8)} vs zsmalloc {blocks('zsmalloc', v, 8)}"
-          f" (goal: ours >= zsmalloc's); as a share of free memory zbud_rs"
+    print(f"P4  high-order allocations after a zswap fill and compaction: order-8"
+          f" zbud_rs {allocated('zbud_rs', v, 8)} vs zsmalloc {allocated('zsmalloc', v, 8)},"
+          f" order-10 zbud_rs {allocated('zbud_rs', v, 10)} vs zsmalloc"
+          f" {allocated('zsmalloc', v, 10)} (goal: ours >= zsmalloc's); free order-8"
+          f" blocks before them (/proc/buddyinfo) zbud_rs {blocks('zbud_rs', v, 8)} vs"
+          f" zsmalloc {blocks('zsmalloc', v, 8)}, as a share of free memory zbud_rs"
           f" {share8('zbud_rs', v)} vs zsmalloc {share8('zsmalloc', v)}")
     o = ZPOOL_OTHER
     tried, pool = share(o)
     print(f"    with the ballast freed {ZPOOL_VARIANTS[o]}: zbud_rs migrated {pool} of the"
-          f" pool ({tried} of the pages it tried); order-8 after compaction " + ", ".join(
-              f"{a} {blocks(a, o, 8)}" for a in ZPOOLS))
+          f" pool ({tried} of the pages it tried); free order-8 blocks after compaction "
+          + ", ".join(f"{a} {blocks(a, o, 8)}" for a in ZPOOLS)
+          + "; order-8 allocations " + ", ".join(f"{a} {allocated(a, o, 8)}" for a in ZPOOLS))
 
 
 def essa_report(essa, emulated, mib):

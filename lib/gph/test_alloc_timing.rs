@@ -20,8 +20,8 @@
 //! first block rather than fails: only the first allocation of a round
 //! can take that slow path, and the fastest round counts.
 
-use core::{cell::UnsafeCell, ffi::c_void};
-use kernel::{bindings, c_str, ffi::c_int, prelude::*};
+use core::ffi::c_void;
+use kernel::{bindings, c_str, debugfs, ffi::c_int, prelude::*};
 
 module! {
     type: AllocTiming,
@@ -90,55 +90,28 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
     unsafe { bindings::single_open(file, Some(show), (*inode).i_private) }
 }
 
-/// The file's operations; debugfs only reads them.
-struct Fops(UnsafeCell<bindings::file_operations>);
+// SAFETY: `open` takes no private data; `show` and the seq_file helpers
+// run on any task.
+static FOPS: debugfs::FileOperations = unsafe {
+    debugfs::FileOperations::new(bindings::file_operations {
+        open: Some(open),
+        read: Some(bindings::seq_read),
+        llseek: Some(bindings::seq_lseek),
+        release: Some(bindings::single_release),
+        // SAFETY: all-zero is "no operation" for the other members.
+        ..unsafe { core::mem::zeroed() }
+    })
+};
 
-// SAFETY: never written after initialisation.
-unsafe impl Sync for Fops {}
-
-static FOPS: Fops = Fops(UnsafeCell::new(bindings::file_operations {
-    open: Some(open),
-    read: Some(bindings::seq_read),
-    llseek: Some(bindings::seq_lseek),
-    release: Some(bindings::single_release),
-    // SAFETY: all-zero is "no operation" for the other members.
-    ..unsafe { core::mem::zeroed() }
-}));
-
-/// The debugfs file.
-///
-/// # Invariants
-///
-/// `self.0` is the file's dentry, or an error pointer, which debugfs
-/// accepts everywhere.
-struct AllocTiming(*mut bindings::dentry);
-
-// SAFETY: the dentry is only passed back to debugfs, from any task.
-unsafe impl Send for AllocTiming {}
-// SAFETY: as above.
-unsafe impl Sync for AllocTiming {}
+/// The module: its debugfs file.
+struct AllocTiming {
+    _file: debugfs::File,
+}
 
 impl kernel::Module for AllocTiming {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: FFI call with a valid name; a NULL parent is the root;
-        // `FOPS` is static.
-        let file = unsafe {
-            bindings::debugfs_create_file(
-                c_str!("gph_alloc_timing").as_char_ptr(),
-                0o400,
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-                FOPS.0.get(),
-            )
-        };
-        // INVARIANT: `file` came from debugfs.
-        Ok(Self(file))
-    }
-}
-
-impl Drop for AllocTiming {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant `self.0` came from debugfs.
-        unsafe { bindings::debugfs_remove(self.0) };
+        Ok(Self {
+            _file: debugfs::File::create(c_str!("gph_alloc_timing"), 0o400, &FOPS),
+        })
     }
 }

@@ -13,7 +13,9 @@
  * movable (zbud_rs, zsmalloc) are migrated, and every page still
  * allocated must read back exactly as it was written, the freed ones as
  * zeros.  The test prints the free blocks of order 4, 8 and 10 before
- * and after compaction.  A second test faults pages in and pushes them
+ * and after compaction, and how many blocks of each order could then be
+ * allocated, with compaction on demand (CONFIG_TEST_GPH_HIGH_ORDER), before
+ * it reads the pages back.  A second test faults pages in and pushes them
  * out again from two threads while memory is compacted over and over.
  *
  * Each test runs on zbud_rs (the Rust zbud, whose pages are movable),
@@ -40,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest_harness.h"
@@ -398,6 +401,7 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	const size_t pages = AREA / PAGE;
 	unsigned long long rejects0[NR_REJECTS];
 	unsigned long long stored, d[ZR_NR], tried;
+	long long allocated[ZSWAP_PROBED_ORDERS];
 	struct zswap_high_order h0, h1;
 	struct snapshot s0, s1, s2, s3;
 	struct verdict v = {};
@@ -454,7 +458,11 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	ASSERT_EQ(0, snapshot(&s3, variant->zbud_rs));
 	ASSERT_EQ(0, zswap_high_order(&h1));
 
-	/* 4. Every page back from zswap, every word checked. */
+	/* 4. Allocations of high order, which compact again on demand. */
+	for (i = 0; i < ZSWAP_PROBED_ORDERS; i++)
+		allocated[i] = zswap_allocatable(zswap_probed_orders[i]);
+
+	/* 5. Every page back from zswap, every word checked. */
 	for (i = 0; i < pages; i++)
 		check(buf + i * PAGE, i, i % 2 ? -1 : 0, &v);
 
@@ -478,7 +486,10 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 	append(line, sizeof(line), " order-8 %llu, order-10 %llu;", h0.order8, h0.order10);
 	append(line, sizeof(line), " high-order free after compaction: order-4 %llu,",
 	       h1.order4);
-	append(line, sizeof(line), " order-8 %llu, order-10 %llu", h1.order8, h1.order10);
+	append(line, sizeof(line), " order-8 %llu, order-10 %llu;", h1.order8, h1.order10);
+	append(line, sizeof(line), " then allocated: order-4 %lld, order-8 %lld,",
+	       allocated[0], allocated[1]);
+	append(line, sizeof(line), " order-10 %lld", allocated[2]);
 	if (variant->zbud_rs) {
 		append(line, sizeof(line), "; zbud_rs: %llu pages, %llu isolated, %llu refused,",
 		       s2.zr[ZR_PAGES], d[ZR_ISOLATED], d[ZR_REFUSED]);
@@ -501,6 +512,10 @@ TEST_F_TIMEOUT(zswap, fill_fragment_compact_verify, 600)
 		TH_LOG("%zu wrong pages; first: page %zu word %zu holds %#llx, not %#llx",
 		       v.bad, v.page, v.word, (unsigned long long)v.got,
 		       (unsigned long long)v.want);
+	ASSERT_LE(0, allocated[1]) TH_LOG("no " ZSWAP_HIGH_ORDER_FILE);
+	/* Every free order-8 block compaction left could be allocated. */
+	EXPECT_LE(h1.order8 * 9, allocated[1] * 10)
+		TH_LOG("%lld order-8 blocks allocated, %llu were free", allocated[1], h1.order8);
 	if (variant->zbud_rs) {
 		/*
 		 * The holes left a lone buddy in each page, and the lone
@@ -646,6 +661,108 @@ TEST_F_TIMEOUT(zswap, concurrent_faults_race_compaction, 600)
 		       v.bad, v.page, v.word, (unsigned long long)v.got,
 		       (unsigned long long)v.want);
 	munmap(buf, RACE_AREA);
+}
+
+/* Runs zswap_allocatable(@order) in a child; its count through @fd. */
+static pid_t allocate_in_child(unsigned int order, int fd)
+{
+	pid_t pid = fork();
+	long long n;
+
+	if (pid)
+		return pid;
+	n = zswap_allocatable(order);
+	_exit(write(fd, &n, sizeof(n)) == sizeof(n) ? 0 : 1);
+}
+
+/* Pages reclaim has freed since boot, by kswapd and directly. */
+static long reclaimed_pages(void)
+{
+	return read_vmstat("pgsteal_kswapd") + read_vmstat("pgsteal_direct");
+}
+
+/*
+ * The high-order allocation count (CONFIG_TEST_GPH_HIGH_ORDER) gets every
+ * free block of its order, and no more than the memory that was free and
+ * what reclaim freed; two counts racing each other share what one gets
+ * alone; both give back everything they took.
+ */
+TEST(high_order_allocations_are_counted_and_given_back)
+{
+	long long alone, mine, other = -1;
+	long free_before, free_after, reclaimed;
+	struct zswap_high_order h;
+	int fds[2], status;
+	pid_t child;
+
+	if (access(ZSWAP_HIGH_ORDER_FILE, F_OK))
+		SKIP(return, "needs CONFIG_TEST_GPH_HIGH_ORDER");
+	free_before = meminfo_kib("MemFree");
+	ASSERT_EQ(0, zswap_high_order(&h));
+	reclaimed = reclaimed_pages();
+	alone = zswap_allocatable(8);
+	reclaimed = reclaimed_pages() - reclaimed;
+	ASSERT_EQ(0, pipe(fds));
+	child = allocate_in_child(8, fds[1]);
+	ASSERT_LE(0, child);
+	mine = zswap_allocatable(8);
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_EQ(sizeof(other), read(fds[0], &other, sizeof(other)));
+	close(fds[0]);
+	close(fds[1]);
+	free_after = meminfo_kib("MemFree");
+	TH_LOG("order-8: %llu free, %lld allocated alone (%ld pages reclaimed meanwhile)",
+	       h.order8, alone, reclaimed);
+	TH_LOG("racing: %lld + %lld; MemFree %ld KiB before, %ld after", mine, other,
+	       free_before, free_after);
+
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	ASSERT_LE(0, alone);
+	ASSERT_LE(0, mine);
+	ASSERT_LE(0, other);
+	EXPECT_LE(h.order8 * 9, alone * 10);
+	/* No more than free memory and what reclaim freed, with 16 MiB of slack. */
+	EXPECT_LE(alone * 1024, free_before + reclaimed * 4 + 16384);
+	/*
+	 * Racing, each gets about what one gets alone at most (the first to
+	 * finish frees its blocks, which the other may take), and between
+	 * them at least nine tenths of it.
+	 */
+	EXPECT_LE(mine * 10, alone * 11 + 16);
+	EXPECT_LE(other * 10, alone * 11 + 16);
+	EXPECT_LE(alone * 9, (mine + other) * 10);
+	/* As alloc_timing_times_every_order: the per-CPU lists may keep some. */
+	EXPECT_LE(free_before - 16384, free_after);
+}
+
+/*
+ * The high-order allocation count takes an order up to MAX_PAGE_ORDER (10
+ * on s390), and refuses anything else without changing the one it has.
+ */
+TEST(high_order_refuses_bad_orders)
+{
+	static const char * const bad[] = {
+		"11", "-1", "abc", "", "8x", "4294967304", "1 2",
+	};
+	unsigned int i, order;
+	long long count;
+	FILE *f;
+
+	if (access(ZSWAP_HIGH_ORDER_FILE, F_OK))
+		SKIP(return, "needs CONFIG_TEST_GPH_HIGH_ORDER");
+	ASSERT_EQ(0, write_path(ZSWAP_HIGH_ORDER_FILE, "10"));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		int err = write_path(ZSWAP_HIGH_ORDER_FILE, bad[i]);
+
+		EXPECT_TRUE(err == -EINVAL || err == -ERANGE)
+			TH_LOG("'%s': %s", bad[i], strerror(-err));
+	}
+	f = fopen(ZSWAP_HIGH_ORDER_FILE, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(2, fscanf(f, "%u %lld", &order, &count));
+	fclose(f);
+	EXPECT_EQ(10, order);
+	EXPECT_LT(0, count);
 }
 
 /*

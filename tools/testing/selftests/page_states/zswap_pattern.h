@@ -3,8 +3,9 @@
  * What the zswap kselftest (zswap_compaction) and the zpool bench
  * (gph_workload zpool-bench) store in zswap, and the memory around it:
  * pages that compress to about 1.6 KiB, a ballast that makes the buddy
- * allocator hand them out below the memory it later frees, and the free
- * blocks of high order that compaction leaves (/proc/buddyinfo).
+ * allocator hand them out below the memory it later frees, the free
+ * blocks of high order that compaction leaves (/proc/buddyinfo), and the
+ * high-order allocations that succeed after it.
  */
 #ifndef ZSWAP_PATTERN_H
 #define ZSWAP_PATTERN_H
@@ -437,6 +438,37 @@ static inline int zswap_high_order(struct zswap_high_order *h)
 			h->free = now.free;
 	}
 	return 0;
+}
+
+/* The orders whose allocations the tests count, smallest first. */
+#define ZSWAP_PROBED_ORDERS 3
+static const unsigned int zswap_probed_orders[ZSWAP_PROBED_ORDERS] = { 4, 8, 10 };
+
+#define ZSWAP_HIGH_ORDER_FILE "/sys/kernel/debug/gph_high_order"
+
+/*
+ * How many blocks of @order the page allocator hands out now, compacting
+ * as a transparent huge page fault does (CONFIG_TEST_GPH_HIGH_ORDER): the
+ * file allocates them until one fails, and frees them.  The count, or -1
+ * without the file.
+ */
+static inline long long zswap_allocatable(unsigned int order)
+{
+	unsigned long long count;
+	unsigned int got;
+	char line[64];
+	FILE *f;
+
+	snprintf(line, sizeof(line), "%u", order);
+	if (write_path(ZSWAP_HIGH_ORDER_FILE, line))
+		return -1;
+	f = fopen(ZSWAP_HIGH_ORDER_FILE, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%u %llu", &got, &count) != 2 || got != order)
+		count = -1;
+	fclose(f);
+	return count;
 }
 
 #endif /* ZSWAP_PATTERN_H */
