@@ -45,7 +45,7 @@ module! {
     license: "GPL",
 }
 
-/// The order the next read counts.
+/// The order the next read counts; the largest until one is written.
 static ORDER: AtomicU32 = AtomicU32::new(bindings::MAX_PAGE_ORDER);
 
 /// Attempts at an allocation before the count ends.
@@ -109,7 +109,6 @@ impl Blocks {
         };
         // The vector is full only once every page of the machine is in it.
         while blocks.pages.len() < blocks.pages.capacity() {
-            // SAFETY: FFI call; reading a file may sleep, as the flags allow.
             let Some(page) = alloc_block(order) else {
                 break;
             };
