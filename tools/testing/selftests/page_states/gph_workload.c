@@ -961,12 +961,6 @@ static void read_zbud_rs(unsigned long long *counts)
 	}
 }
 
-/* Pages reclaim has freed since boot, by kswapd and directly. */
-static long reclaimed_pages(void)
-{
-	return read_vmstat("pgsteal_kswapd") + read_vmstat("pgsteal_direct");
-}
-
 /* Pageblocks of the unmovable type, summed over zones (/proc/pagetypeinfo). */
 static long unmovable_blocks(void)
 {
@@ -998,8 +992,8 @@ static long unmovable_blocks(void)
  * if @thin; zswap_pattern.h), memory compacted, every page checked.
  * Reports, as @zpool_@variant_KEY: pages migrated and compaction's
  * isolations, the free blocks of order 4, 8 and 10, how many blocks of
- * each of these orders could then be allocated, what reclaim freed and
- * the pool's size around those allocations, the free pages and the
+ * each of these orders could then be allocated, what reclaim freed
+ * meanwhile and the pool's size before them, the free pages and the
  * unmovable pageblocks before and after compaction, where the ballast and
  * the area sat (mean physical MiB), and zbud_rs's counters.  Returns the
  * wrong pages.
@@ -1011,7 +1005,7 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 	bool zbud_rs = !strcmp(zpool, "zbud_rs");
 	long migrated, isolated, area_mib, ballast_mib, ub0, ub1;
 	long long allocated[ZSWAP_PROBED_ORDERS];
-	unsigned long long pool_kib, pool_after_kib;
+	unsigned long long pool_kib;
 	struct zswap_high_order h0, h1;
 	long reclaimed;
 	char *ballast, *p;
@@ -1052,14 +1046,13 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 		die("/proc/buddyinfo");
 	ub1 = unmovable_blocks();
 	pool_kib = read_count(ZSWAP_DEBUG "pool_total_size") >> 10;
-	reclaimed = reclaimed_pages();
+	reclaimed = zswap_reclaimed_pages();
 	for (i = 0; i < ZSWAP_PROBED_ORDERS; i++) {
 		allocated[i] = zswap_allocatable(zswap_probed_orders[i]);
 		if (allocated[i] < 0)
 			die(ZSWAP_HIGH_ORDER_FILE " (CONFIG_TEST_GPH_HIGH_ORDER)");
 	}
-	reclaimed = reclaimed_pages() - reclaimed;
-	pool_after_kib = read_count(ZSWAP_DEBUG "pool_total_size") >> 10;
+	reclaimed = zswap_reclaimed_pages() - reclaimed;
 	bad = zswap_check_area(p, pages, true);
 
 #define FRAG_RESULT(key, fmt, value) \
@@ -1082,7 +1075,6 @@ static size_t zpool_fragment(const char *zpool, const char *variant, bool thin)
 		       zswap_probed_orders[i], allocated[i]);
 	FRAG_RESULT("allocs_reclaimed", "%ld", reclaimed);
 	FRAG_RESULT("pool_kib", "%llu", pool_kib);
-	FRAG_RESULT("pool_after_allocs_kib", "%llu", pool_after_kib);
 	FRAG_RESULT("free_pages_before", "%llu", h0.free);
 	FRAG_RESULT("free_pages", "%llu", h1.free);
 	FRAG_RESULT("unmovable_blocks_before", "%ld", ub0);

@@ -675,12 +675,6 @@ static pid_t allocate_in_child(unsigned int order, int fd)
 	_exit(write(fd, &n, sizeof(n)) == sizeof(n) ? 0 : 1);
 }
 
-/* Pages reclaim has freed since boot, by kswapd and directly. */
-static long reclaimed_pages(void)
-{
-	return read_vmstat("pgsteal_kswapd") + read_vmstat("pgsteal_direct");
-}
-
 /*
  * The high-order allocation count (CONFIG_TEST_GPH_HIGH_ORDER) gets every
  * free block of its order, and no more than the memory that was free and
@@ -699,9 +693,9 @@ TEST(high_order_allocations_are_counted_and_given_back)
 		SKIP(return, "needs CONFIG_TEST_GPH_HIGH_ORDER");
 	free_before = meminfo_kib("MemFree");
 	ASSERT_EQ(0, zswap_high_order(&h));
-	reclaimed = reclaimed_pages();
+	reclaimed = zswap_reclaimed_pages();
 	alone = zswap_allocatable(8);
-	reclaimed = reclaimed_pages() - reclaimed;
+	reclaimed = zswap_reclaimed_pages() - reclaimed;
 	ASSERT_EQ(0, pipe(fds));
 	child = allocate_in_child(8, fds[1]);
 	ASSERT_LE(0, child);

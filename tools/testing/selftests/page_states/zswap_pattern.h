@@ -446,6 +446,12 @@ static const unsigned int zswap_probed_orders[ZSWAP_PROBED_ORDERS] = { 4, 8, 10 
 
 #define ZSWAP_HIGH_ORDER_FILE "/sys/kernel/debug/gph_high_order"
 
+/* Pages reclaim has freed since boot, by kswapd and directly. */
+static inline long zswap_reclaimed_pages(void)
+{
+	return read_vmstat("pgsteal_kswapd") + read_vmstat("pgsteal_direct");
+}
+
 /*
  * How many blocks of @order the page allocator hands out now, compacting
  * as a transparent huge page fault does (CONFIG_TEST_GPH_HIGH_ORDER): the
